@@ -1,0 +1,1 @@
+"""guildkit: Discord guild settings with PostgreSQL as truth and Redis as an untrusted cache."""

@@ -1,0 +1,1 @@
+"""Database schema and engine construction (PostgreSQL is the only source of truth)."""

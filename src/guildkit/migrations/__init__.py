@@ -1,0 +1,1 @@
+"""Alembic migrations; `guildkit migrate` (guildkit.db.migrate) applies them."""

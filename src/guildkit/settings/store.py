@@ -1,0 +1,276 @@
+"""The settings store: PostgreSQL reads and the one write transaction of DESIGN §2.1.
+
+Writes are serialised by one transaction-scoped advisory lock, taken before the change sequence,
+so `change_seq` values become visible in the order they were handed out and the catch-up cursor
+of every reader can advance past any value it has seen without skipping a transaction in flight.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import any_
+
+from guildkit.db.schema import change_seq, guild_settings, settings_history
+from guildkit.settings.errors import VersionConflict, VersionNotFound
+from guildkit.settings.merge_patch import apply_merge_patch
+from guildkit.settings.model import GuildSettings
+from guildkit.settings.types import (
+    SIGNAL_CHANNEL_PG,
+    ChangeSignal,
+    HistoryEntry,
+    VersionedSettings,
+    WriteResult,
+)
+from guildkit.settings.validation import validate_settings
+
+WRITE_LOCK_KEY: Final = 7402311191
+_GS = guild_settings.c
+_ROW_COLUMNS = (
+    _GS.guild_id,
+    cast(_GS.settings, Text).label("settings_json"),
+    _GS.version,
+    _GS.change_seq,
+    _GS.updated_at,
+    _GS.updated_by,
+)
+_GET_MANY = select(*_ROW_COLUMNS).where(
+    _GS.guild_id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+)
+_GET_ONE = select(*_ROW_COLUMNS).where(_GS.guild_id == bindparam("gid"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_settings(settings_json: str) -> GuildSettings:
+    # Many guilds share a document (the defaults above all), and GuildSettings is immutable, so
+    # one parsed instance serves them all; this keeps a 100k-guild warm-up cheap.
+    return GuildSettings.model_validate_json(settings_json)
+
+
+def _row_to_versioned(row: Any) -> VersionedSettings:
+    return VersionedSettings(
+        guild_id=row.guild_id,
+        version=row.version,
+        settings=_parse_settings(row.settings_json),
+        change_seq=row.change_seq,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+class SettingsStore:
+    """Reads and writes guild settings in PostgreSQL. Knows nothing of caches or Redis."""
+
+    def __init__(self, engine: AsyncEngine, *, lock_timeout_ms: int = 5000) -> None:
+        self._engine = engine
+        self._lock_timeout_ms = lock_timeout_ms
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def get(self, guild_id: int) -> VersionedSettings:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_GET_ONE, {"gid": guild_id})).first()
+        return _row_to_versioned(row) if row else VersionedSettings.defaults(guild_id)
+
+    async def get_many(self, guild_ids: Iterable[int]) -> dict[int, VersionedSettings]:
+        """Every requested guild in one query; guilds without a row get the defaults."""
+        ids = list(dict.fromkeys(guild_ids))
+        if not ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_GET_MANY, {"ids": ids})).all()
+        found = {row.guild_id: _row_to_versioned(row) for row in rows}
+        return {gid: found.get(gid) or VersionedSettings.defaults(gid) for gid in ids}
+
+    async def patch(
+        self,
+        guild_id: int,
+        patch: dict[str, Any],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> WriteResult:
+        """Apply a JSON Merge Patch (RFC 7396) to the guild's settings in one transaction."""
+        return await self._write(
+            guild_id, actor, expected_version, lambda current, _: apply_merge_patch(current, patch)
+        )
+
+    async def replace(
+        self,
+        guild_id: int,
+        document: dict[str, Any],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> WriteResult:
+        return await self._write(guild_id, actor, expected_version, lambda _c, _h: document)
+
+    async def revert(
+        self,
+        guild_id: int,
+        version: int,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> WriteResult:
+        """Write a new version whose content is that of `version`."""
+
+        def content_of(_current: dict[str, Any], history: dict[int, dict[str, Any]]) -> Any:
+            if version == 0:
+                return GuildSettings().to_json()
+            if version not in history:
+                raise VersionNotFound(guild_id, version)
+            return history[version]
+
+        return await self._write(guild_id, actor, expected_version, content_of, revert_to=version)
+
+    async def history(
+        self, guild_id: int, *, limit: int = 50, before_version: int | None = None
+    ) -> list[HistoryEntry]:
+        """Newest first."""
+        h = settings_history.c
+        query = select(settings_history).where(h.guild_id == guild_id)
+        if before_version is not None:
+            query = query.where(h.version < before_version)
+        query = query.order_by(h.version.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            HistoryEntry(
+                guild_id=r.guild_id,
+                version=r.version,
+                change_seq=r.change_seq,
+                actor=r.actor,
+                at=r.at,
+                before=r.before,
+                after=r.after,
+            )
+            for r in rows
+        ]
+
+    async def changes_since(self, cursor: int, *, limit: int = 10000) -> list[ChangeSignal]:
+        """Each guild's latest change with `change_seq > cursor`, oldest first (the catch-up)."""
+        query = (
+            select(_GS.guild_id, _GS.version, _GS.change_seq)
+            .where(_GS.change_seq > cursor)
+            .order_by(_GS.change_seq)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ChangeSignal(r.guild_id, r.version, r.change_seq) for r in rows]
+
+    async def latest_change_seq(self) -> int:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(func.coalesce(func.max(_GS.change_seq), 0)))
+        return int(value or 0)
+
+    async def _write(
+        self,
+        guild_id: int,
+        actor: str,
+        expected_version: int | None,
+        compute: Callable[[dict[str, Any], dict[int, dict[str, Any]]], Any],
+        *,
+        revert_to: int | None = None,
+    ) -> WriteResult:
+        async with self._engine.begin() as conn:
+            await conn.execute(text(f"SET LOCAL lock_timeout = {int(self._lock_timeout_ms)}"))
+            await conn.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+            row = (
+                await conn.execute(
+                    select(*_ROW_COLUMNS).where(_GS.guild_id == guild_id).with_for_update()
+                )
+            ).first()
+            current = _row_to_versioned(row) if row else VersionedSettings.defaults(guild_id)
+            if expected_version is not None and expected_version != current.version:
+                raise VersionConflict(expected_version, current.version)
+            history = await self._history_documents(conn, guild_id, revert_to)
+            before = current.settings.to_json()
+            after_settings = validate_settings(compute(before, history))
+            if after_settings == current.settings:
+                return WriteResult(current=current, signal=None)
+            written = await self._commit_version(conn, current, after_settings, actor, row is None)
+        assert written.change_seq
+        return WriteResult(
+            current=written,
+            signal=ChangeSignal(guild_id, written.version, written.change_seq),
+        )
+
+    @staticmethod
+    async def _history_documents(
+        conn: AsyncConnection, guild_id: int, version: int | None
+    ) -> dict[int, dict[str, Any]]:
+        if version is None or version == 0:
+            return {}
+        h = settings_history.c
+        row = (
+            await conn.execute(
+                select(h.version, h.after).where(h.guild_id == guild_id, h.version == version)
+            )
+        ).first()
+        return {row.version: row.after} if row else {}
+
+    @staticmethod
+    async def _commit_version(
+        conn: AsyncConnection,
+        current: VersionedSettings,
+        settings: GuildSettings,
+        actor: str,
+        create: bool,
+    ) -> VersionedSettings:
+        seq = int(await conn.scalar(select(change_seq.next_value())) or 0)
+        version = current.version + 1
+        document = settings.to_json()
+        values = {
+            "settings": document,
+            "version": version,
+            "change_seq": seq,
+            "updated_by": actor,
+            "updated_at": func.now(),
+        }
+        if create:
+            statement: Any = insert(guild_settings).values(guild_id=current.guild_id, **values)
+        else:
+            statement = update(guild_settings).where(_GS.guild_id == current.guild_id).values(
+                **values
+            )
+        updated_at = await conn.scalar(statement.returning(_GS.updated_at))
+        await conn.execute(
+            insert(settings_history).values(
+                guild_id=current.guild_id,
+                version=version,
+                change_seq=seq,
+                actor=actor,
+                at=updated_at,
+                before=current.settings.to_json(),
+                after=document,
+            )
+        )
+        signal = ChangeSignal(current.guild_id, version, seq)
+        await conn.execute(select(func.pg_notify(SIGNAL_CHANNEL_PG, signal.to_json())))
+        return VersionedSettings(
+            guild_id=current.guild_id,
+            version=version,
+            settings=settings,
+            change_seq=seq,
+            updated_at=updated_at,
+            updated_by=actor,
+        )
