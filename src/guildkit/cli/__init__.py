@@ -1,0 +1,1 @@
+"""The `guildkit` command. Each sub-command lives in its own module and is registered in main."""
