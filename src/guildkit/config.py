@@ -132,7 +132,11 @@ def load_config(**overrides: Any) -> GuildkitConfig:
         problems = []
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "configuration"
-            alias = GuildkitConfig.model_fields[name].alias if name in GuildkitConfig.model_fields else name
+            alias = (
+                GuildkitConfig.model_fields[name].alias
+                if name in GuildkitConfig.model_fields
+                else name
+            )
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{alias or name}: {message}")
         raise ConfigError("; ".join(problems)) from None

@@ -33,4 +33,6 @@ def migrate() -> None:
     if before == after:
         typer.echo(f"database schema is up to date (revision {after})")
     else:
-        typer.echo(f"migrated database schema from {before or 'empty'} to {after} (head {head_revision()})")
+        typer.echo(
+            f"migrated database schema from {before or 'empty'} to {after} (head {head_revision()})"
+        )

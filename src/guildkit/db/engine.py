@@ -18,7 +18,11 @@ def create_engine(sqlalchemy_url: str, *, pool_size: int = 10, echo: bool = Fals
         pool_pre_ping=True,
         pool_recycle=1800,
         echo=echo,
-        connect_args={"timeout": 5, "command_timeout": 10, "server_settings": {
-            "application_name": "guildkit",
-        }},
+        connect_args={
+            "timeout": 5,
+            "command_timeout": 10,
+            "server_settings": {
+                "application_name": "guildkit",
+            },
+        },
     )

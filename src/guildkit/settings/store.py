@@ -249,8 +249,8 @@ class SettingsStore:
         if create:
             statement: Any = insert(guild_settings).values(guild_id=current.guild_id, **values)
         else:
-            statement = update(guild_settings).where(_GS.guild_id == current.guild_id).values(
-                **values
+            statement = (
+                update(guild_settings).where(_GS.guild_id == current.guild_id).values(**values)
             )
         updated_at = await conn.scalar(statement.returning(_GS.updated_at))
         await conn.execute(

@@ -15,7 +15,9 @@ SIGNAL_CHANNEL_PG: Final = "config_settings"
 
 def parse_guild_id(value: object) -> int:
     """A guild id from a path, CLI argument or JSON payload, or ValueError saying what is wrong."""
-    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
     if not text.isascii() or not text.isdigit():
         raise ValueError(f"guild id must be a Discord id (digits only), got {value!r}")
     number = int(text)
@@ -52,7 +54,7 @@ class VersionedSettings:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSignal:
-    """"Guild G is now at version V, committed as change C" (DESIGN §3 wire format)."""
+    """ "Guild G is now at version V, committed as change C" (DESIGN §3 wire format)."""
 
     guild_id: int
     version: int
@@ -60,7 +62,11 @@ class ChangeSignal:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"guild_id": str(self.guild_id), "version": self.version, "change_seq": self.change_seq},
+            {
+                "guild_id": str(self.guild_id),
+                "version": self.version,
+                "change_seq": self.change_seq,
+            },
             separators=(",", ":"),
         )
 

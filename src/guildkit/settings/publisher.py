@@ -1,0 +1,37 @@
+"""After-commit invalidation: tombstone then PUBLISH, bounded, never failing the caller (§2.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from guildkit.settings.redis_cache import RedisSettingsCache, RedisUnavailable
+from guildkit.settings.types import ChangeSignal
+
+log = logging.getLogger(__name__)
+
+
+class InvalidationPublisher:
+    """Best-effort fast path. PostgreSQL's NOTIFY (sent inside the write transaction) and the
+    readers' catch-up cover whatever this fails to deliver, so failure is logged, not raised."""
+
+    def __init__(self, l2: RedisSettingsCache | None, *, budget_seconds: float = 0.25) -> None:
+        self._l2 = l2
+        self._budget = budget_seconds
+
+    async def publish(self, signal: ChangeSignal) -> bool:
+        if self._l2 is None:
+            return False
+        try:
+            async with asyncio.timeout(self._budget):
+                await self._l2.tombstone_and_publish(signal)
+        except (RedisUnavailable, TimeoutError) as exc:
+            log.warning(
+                "settings invalidation for guild %s v%s not published to Redis (%s); "
+                "readers will pick it up through NOTIFY or catch-up",
+                signal.guild_id,
+                signal.version,
+                exc,
+            )
+            return False
+        return True
