@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import asyncpg
@@ -138,7 +139,7 @@ async def test_many_concurrent_writers_lose_nothing(store: SettingsStore, guild_
     assert versions == list(range(len(history), 0, -1)), "no version skipped or duplicated"
     seqs = [h.change_seq for h in reversed(history)]
     assert seqs == sorted(seqs), "change_seq follows version order"
-    for newer, older in zip(history, history[1:], strict=False):
+    for newer, older in itertools.pairwise(history):
         assert newer.before == older.after, "each write starts from the previous committed one"
 
 

@@ -37,7 +37,7 @@ def test_a_malformed_value_is_one_line_naming_the_variable(monkeypatch: pytest.M
 
 def test_wrong_scheme_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "http://localhost")
-    with pytest.raises(ConfigError, match="^REDIS_URL: must be a Redis URL"):
+    with pytest.raises(ConfigError, match=r"^REDIS_URL: must be a Redis URL"):
         load_config()
 
 
@@ -61,5 +61,5 @@ def test_placeholder_secret_refused_outside_development(monkeypatch: pytest.Monk
 
 
 def test_missing_database_url_names_it() -> None:
-    with pytest.raises(ConfigError, match="^DATABASE_URL is not set"):
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL is not set"):
         _ = load_config().sqlalchemy_url
