@@ -104,15 +104,22 @@ class ChangeListener:
             self._ready[PATH_REDIS] = asyncio.Event()
             self._tasks.append(loop.create_task(self._run_redis(), name="settings-listen-redis"))
 
-    async def wait_connected(self, within: float = 5.0) -> bool:
-        """Wait until every signal path has subscribed once (tests and start-up logs use it)."""
+    async def wait_connected(
+        self, within: float = 5.0, paths: tuple[str, ...] = (PATH_NOTIFY,)
+    ) -> bool:
+        """Wait until the given signal paths have subscribed once. By default only NOTIFY:
+        a process needs nothing but PostgreSQL to start, so nobody should wait for Redis."""
         try:
             async with asyncio.timeout(within):
-                for event in self._ready.values():
-                    await event.wait()
+                for path in paths:
+                    if path in self._ready:
+                        await self._ready[path].wait()
         except TimeoutError:
             return False
         return True
+
+    def connected_paths(self) -> list[str]:
+        return [path for path, event in self._ready.items() if event.is_set()]
 
     def request_catchup(self) -> None:
         self._catchup_now.set()
