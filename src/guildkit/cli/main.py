@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import database
+from guildkit.cli import database, doctor, settings_cmd
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 database.register(app)
+settings_cmd.register(app)
+doctor.register(app)
 
 
 @app.callback()
@@ -29,3 +31,7 @@ def main() -> None:
         # A configuration problem is the user's to fix: one line, no traceback.
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
