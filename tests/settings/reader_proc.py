@@ -41,10 +41,14 @@ class ReaderProcess:
                 self._new_event.set()
 
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], within: float
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        within: float,
+        after: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The first event matching `predicate` (that came after the event `after`)."""
         deadline = time.monotonic() + within
-        seen = 0
+        seen = 0 if after is None else next(i for i, e in enumerate(self.events) if e is after) + 1
         while True:
             for event in self.events[seen:]:
                 if predicate(event):
@@ -63,6 +67,16 @@ class ReaderProcess:
                 e["event"] == "read" and e["guild"] == str(guild_id) and e["version"] >= version
             ),
             within,
+        )
+
+    async def wait_for_connection(
+        self, path: str, connected: bool, within: float, after: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda e: e["event"] == "connection" and e["path"] == path
+            and e["connected"] is connected,
+            within,
+            after,
         )
 
     def reads(self, guild_id: int) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ async def main(args: argparse.Namespace) -> None:
         pg_dsn=to_asyncpg_dsn(args.database_url),
         redis_url=args.redis_url,
         pubsub_url=args.pubsub_url,
+        listen_dsn=to_asyncpg_dsn(args.listen_database_url) if args.listen_database_url else None,
         instance_id=args.instance_id,
         timing=ListenerTiming(
             catchup_interval=args.catchup_interval,
@@ -64,6 +65,9 @@ async def main(args: argparse.Namespace) -> None:
             )
 
     side.listener.add_observer(on_signal)
+    side.listener.add_connection_observer(
+        lambda path, connected: emit(event="connection", path=path, connected=connected)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -104,6 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--redis-url")
     parser.add_argument("--pubsub-url")
+    parser.add_argument("--listen-database-url")
     parser.add_argument("--guild", action="append", required=True)
     parser.add_argument("--poll", type=float, default=0.005)
     parser.add_argument("--catchup-interval", type=float, default=1.0)

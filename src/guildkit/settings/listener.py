@@ -54,6 +54,7 @@ class ListenerTiming:
 DEFAULT_TIMING = ListenerTiming()
 
 ChangeObserver = Callable[[ChangeSignal, str], None]
+ConnectionObserver = Callable[[str, bool], None]  # (path, connected)
 
 
 class ChangeListener:
@@ -73,6 +74,7 @@ class ChangeListener:
         self._redis_factory = redis_factory
         self._timing = timing
         self._observers = list(observers or [])
+        self._connection_observers: list[ConnectionObserver] = []
         self._tracker = AppliedTracker()
         self._catchup_now = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,6 +88,16 @@ class ChangeListener:
 
     def add_observer(self, observer: ChangeObserver) -> None:
         self._observers.append(observer)
+
+    def add_connection_observer(self, observer: ConnectionObserver) -> None:
+        self._connection_observers.append(observer)
+
+    def _notify_connection(self, path: str, connected: bool) -> None:
+        for observer in self._connection_observers:
+            try:
+                observer(path, connected)
+            except Exception:
+                log.exception("settings connection observer failed")
 
     async def start(self) -> None:
         """Set the cursor to the current end of the log, then start all three paths.
@@ -207,6 +219,7 @@ class ChangeListener:
                 if conn is not None:
                     conn.terminate()
             self.stats.reconnects[PATH_NOTIFY] += 1
+            self._notify_connection(PATH_NOTIFY, False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._timing.reconnect_backoff_max)
 
@@ -245,6 +258,7 @@ class ChangeListener:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             self.stats.reconnects[PATH_REDIS] += 1
+            self._notify_connection(PATH_REDIS, False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._timing.reconnect_backoff_max)
 
@@ -272,5 +286,6 @@ class ChangeListener:
         first = not self._ready[path].is_set()
         self._ready[path].set()
         log.info("settings %s signal path %s", path, "connected" if first else "reconnected")
+        self._notify_connection(path, True)
         # Signals sent while this path was down are lost: repair from the log.
         self.request_catchup()

@@ -51,6 +51,7 @@ def build_reading_side(
     pg_dsn: str,
     redis_url: str | None,
     pubsub_url: str | None = None,
+    listen_dsn: str | None = None,
     instance_id: str | None = None,
     shard_ids: tuple[int, ...] = (0,),
     shard_count: int = 1,
@@ -59,7 +60,8 @@ def build_reading_side(
     redis_timeout: float = 0.15,
     l1_ttl_seconds: float = 300.0,
 ) -> ReadingSide:
-    """`pubsub_url` defaults to `redis_url`; tests point it through a proxy to cut it alone."""
+    """`pubsub_url` defaults to `redis_url` and `listen_dsn` to `pg_dsn`; tests point them
+    through a proxy to cut one signal connection alone."""
     store = SettingsStore(engine)
     l2 = (
         RedisSettingsCache(cache_client(redis_url, timeout=redis_timeout), timeout=redis_timeout)
@@ -71,7 +73,7 @@ def build_reading_side(
     listener = ChangeListener(
         reader,
         store,
-        pg_dsn=pg_dsn,
+        pg_dsn=listen_dsn or pg_dsn,
         redis_factory=(lambda: pubsub_client(subscribe_url)) if subscribe_url else None,
         timing=timing,
     )
