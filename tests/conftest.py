@@ -20,7 +20,11 @@ from guildkit.db.engine import create_engine
 from guildkit.db.migrate import upgrade_to_head
 from guildkit.settings.store import SettingsStore
 
-BASE_PG_URL = os.environ.get("GUILDKIT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+pytest_plugins = ["tests.support.fixtures"]
+
+BASE_PG_URL = os.environ.get(
+    "GUILDKIT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BASE_REDIS_URL = os.environ.get("GUILDKIT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 

@@ -275,8 +275,10 @@ class ChildProcess:
             if match(line):
                 return line
 
-    async def wait_for_line_async(  # noqa: ASYNC109 - same signature as the sync twin
-        self, predicate: LinePredicate, timeout: float = 10.0
+    async def wait_for_line_async(
+        self,
+        predicate: LinePredicate,
+        timeout: float = 10.0,  # noqa: ASYNC109 - same signature as the sync twin
     ) -> str:
         """Like wait_for_line, but yields to the event loop (the child may need our servers)."""
         match = self._matcher(predicate)
