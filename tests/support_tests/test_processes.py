@@ -43,9 +43,11 @@ def test_terminate_is_graceful() -> None:
 
 
 def test_exit_is_reported_while_waiting() -> None:
-    with ChildProcess([sys.executable, "-c", "print('only')"]) as child:
-        with pytest.raises(TimeoutError, match="exited"):
-            child.wait_for_line("never", timeout=5)
+    with (
+        ChildProcess([sys.executable, "-c", "print('only')"]) as child,
+        pytest.raises(TimeoutError, match="exited"),
+    ):
+        child.wait_for_line("never", timeout=5)
 
 
 async def test_async_wait_and_python_module_factory(python_child: PythonChildFactory) -> None:

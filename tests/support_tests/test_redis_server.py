@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from tests.support.processes import pid_alive
 from tests.support.redis_server import RedisServer
@@ -32,7 +32,7 @@ def test_paused_server_times_out_then_answers_after_resume(redis_server: RedisSe
 
 async def test_paused_server_times_out_an_asyncio_client(redis_server: RedisServer) -> None:
     client = aioredis.Redis.from_url(
-        redis_server.url, socket_timeout=0.2, retry=Retry(NoBackoff(), 0)
+        redis_server.url, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0)
     )
     try:
         assert await client.ping()

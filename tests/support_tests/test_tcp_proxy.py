@@ -9,7 +9,9 @@ import time
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.client import PubSub
 from redis.retry import Retry
 
 from tests.support.fixtures import ProxyFactory
@@ -26,6 +28,12 @@ def _client(proxy: TcpProxy, timeout: float = 0.3) -> redis.Redis:
         decode_responses=True,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def _subscriber(proxy: TcpProxy) -> PubSub:
+    client = _client(proxy, timeout=2)
+    pubsub: PubSub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    return pubsub
 
 
 def _server_client_count(redis_server: RedisServer) -> int:
@@ -79,7 +87,7 @@ def test_blackholed_subscription_stays_silent_after_restore(
 ) -> None:
     proxy = tcp_proxy(redis_server.host, redis_server.port)
     publisher = redis_server.client()
-    pubsub = _client(proxy, timeout=2).pubsub(ignore_subscribe_messages=True)
+    pubsub = _subscriber(proxy)
     pubsub.subscribe("config:settings")
     assert pubsub.get_message(timeout=1) is None  # consumes the subscribe confirmation
     publisher.publish("config:settings", "v1")
@@ -93,7 +101,7 @@ def test_blackholed_subscription_stays_silent_after_restore(
     # ...but nothing arrives and nothing errors: the "silently dropped subscription".
     assert pubsub.get_message(timeout=0.5) is None
     # A new subscription after restore works.
-    fresh = _client(proxy, timeout=2).pubsub(ignore_subscribe_messages=True)
+    fresh = _subscriber(proxy)
     fresh.subscribe("config:settings")
     fresh.get_message(timeout=1)
     publisher.publish("config:settings", "v3")
@@ -107,7 +115,7 @@ def test_cut_raises_connection_error_on_a_reading_client(
     redis_server: RedisServer, tcp_proxy: ProxyFactory
 ) -> None:
     proxy = tcp_proxy(redis_server.host, redis_server.port)
-    pubsub = _client(proxy, timeout=2).pubsub()
+    pubsub = _subscriber(proxy)
     pubsub.subscribe("config:settings")
     pubsub.get_message(timeout=1)
     proxy.cut()
@@ -183,7 +191,7 @@ async def test_proxy_on_the_test_loop_with_an_asyncio_client(redis_server: Redis
             host=proxy.host,
             port=proxy.port,
             socket_timeout=0.3,
-            retry=Retry(NoBackoff(), 0),
+            retry=AsyncRetry(NoBackoff(), 0),
         )
         try:
             assert await client.ping()
