@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from tests.support.processes import (
+    GUARDIAN,
     REAPER,
     child_pids,
     die_with_parent_preexec,
@@ -100,6 +101,7 @@ def fresh_cluster_template() -> Path:
             uid, gid = _pg_ids()
             base = Path(tempfile.mkdtemp(prefix="gk-pg-template-", dir=scratch_root()))
             os.chown(base, uid, gid)
+            GUARDIAN.watch_dir(base)
             data = base / "data"
             _run_as_postgres(
                 [
@@ -144,6 +146,7 @@ class PostgresServer:
         # The postmaster needs to traverse the base (data dir, socket, log live under it).
         os.chmod(self._base, 0o755)
         os.chown(self._base, uid, gid)
+        GUARDIAN.watch_dir(self._base)
         self.data_dir = self._base / "data"
         source = template or fresh_cluster_template()
         # `cp -a` keeps owner and the 0700 mode PostgreSQL insists on; shutil.copytree doesn't.
@@ -154,6 +157,7 @@ class PostgresServer:
         self._settings = {**_SERVER_SETTINGS, **(settings or {})}
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
+        self._stopped: list[int] = []
         self._closed = False
         if start:
             self.start()
@@ -274,6 +278,8 @@ class PostgresServer:
         self._proc.wait()
         wait_pids_gone(pids, timeout=10)
         REAPER.unregister(id(self))
+        GUARDIAN.unwatch_pids(self._stopped)
+        self._stopped = []
         self._paused = False
 
     def pause(self) -> None:
@@ -286,11 +292,17 @@ class PostgresServer:
         assert pids, "postgres is not running"
         # Postmaster first, so it can't fork a backend we would miss.
         signal_pids(pids[:1], signal.SIGSTOP)
-        signal_pids(self._server_pids(), signal.SIGSTOP)
+        self._stopped = self._server_pids()
+        signal_pids(self._stopped, signal.SIGSTOP)
+        # Should we die now, the postmaster gets its parent-death SIGKILL, but stopped
+        # backends would stay stopped forever; the guardian kills them.
+        GUARDIAN.watch_pids(self._stopped)
         self._paused = True
 
     def resume(self) -> None:
         signal_pids(self._server_pids(), signal.SIGCONT)
+        GUARDIAN.unwatch_pids(self._stopped)
+        self._stopped = []
         self._paused = False
 
     @property
@@ -342,6 +354,7 @@ class PostgresServer:
             self.stop("immediate", timeout=5)
         self.kill()
         shutil.rmtree(self._base, ignore_errors=True)
+        GUARDIAN.unwatch_dir(self._base)
 
     def __enter__(self) -> Self:
         return self

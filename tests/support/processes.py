@@ -159,6 +159,113 @@ class _Reaper:
 
 REAPER = _Reaper()
 
+# Runs in its own session, so the terminal's Ctrl-C and our death don't take it with us. It
+# learns of our death from EOF on stdin, however we died (even SIGKILL, which skips atexit).
+_GUARDIAN_CODE = r"""
+import os, shutil, signal, sys, time
+pids, groups, dirs = {}, set(), set()
+def start_time(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+for line in sys.stdin:
+    op, _, arg = line.rstrip("\n").partition(" ")
+    if op == "+pid":
+        pid, started = arg.split()
+        pids[int(pid)] = started
+    elif op == "-pid":
+        pids.pop(int(arg), None)
+    elif op == "+pg":
+        groups.add(int(arg))
+    elif op == "-pg":
+        groups.discard(int(arg))
+    elif op == "+dir":
+        dirs.add(arg)
+    elif op == "-dir":
+        dirs.discard(arg)
+for pid, started in pids.items():
+    if start_time(pid) == started:  # not a recycled pid
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+for pgid in groups:
+    for sig in (signal.SIGCONT, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except OSError:
+            pass
+time.sleep(0.2)  # let the killed servers stop writing into their directories
+for path in dirs:
+    shutil.rmtree(path, ignore_errors=True)
+"""
+
+
+class _Guardian:
+    """A watchdog process that cleans up after us if we die without running atexit.
+
+    The parent-death signal already kills our direct children; the guardian covers what it
+    can't: SIGSTOPped grandchildren (PostgreSQL backends, a child's own children), which
+    would otherwise stay stopped forever, and the servers' temporary directories.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            if self._proc is None:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", _GUARDIAN_CODE],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            assert self._proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self._proc.stdin.write(line.encode() + b"\n")
+                self._proc.stdin.flush()
+
+    def watch_pids(self, pids: Sequence[int]) -> None:
+        for pid in pids:
+            started = _start_time(pid)
+            if started is not None:
+                self._send(f"+pid {pid} {started}")
+
+    def unwatch_pids(self, pids: Sequence[int]) -> None:
+        for pid in pids:
+            self._send(f"-pid {pid}")
+
+    def watch_group(self, pgid: int) -> None:
+        self._send(f"+pg {pgid}")
+
+    def unwatch_group(self, pgid: int) -> None:
+        self._send(f"-pg {pgid}")
+
+    def watch_dir(self, path: str | Path) -> None:
+        self._send(f"+dir {path}")
+
+    def unwatch_dir(self, path: str | Path) -> None:
+        self._send(f"-dir {path}")
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+GUARDIAN = _Guardian()
+
 
 def hard_kill(
     proc: subprocess.Popen[bytes], extra_pids: Callable[[], Sequence[int]] = list
@@ -207,6 +314,7 @@ class ChildProcess:
             preexec_fn=die_with_parent_preexec(),
         )
         REAPER.register(id(self), self.kill)
+        GUARDIAN.watch_group(self._proc.pid)
         self._reader = threading.Thread(
             target=self._read, name=f"child-{self._proc.pid}-stdout", daemon=True
         )
@@ -335,6 +443,7 @@ class ChildProcess:
 
     def _finish(self) -> None:
         REAPER.unregister(id(self))
+        GUARDIAN.unwatch_group(self._proc.pid)
         self._reader.join(timeout=2)
         if self._proc.stdout is not None:
             self._proc.stdout.close()

@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.support.processes import (
+    GUARDIAN,
     REAPER,
     die_with_parent_preexec,
     free_port,
@@ -39,6 +40,7 @@ class RedisServer:
         self.host = "127.0.0.1"
         self._save = save
         self._dir = Path(tempfile.mkdtemp(prefix="gk-redis-", dir=scratch_root()))
+        GUARDIAN.watch_dir(self._dir)
         self._snapshots = self._dir / "snapshots"
         self._snapshots.mkdir()
         self._log = self._dir / "redis.log"
@@ -228,6 +230,7 @@ class RedisServer:
                 client.close()
         self.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
+        GUARDIAN.unwatch_dir(self._dir)
 
     def __enter__(self) -> Self:
         return self
