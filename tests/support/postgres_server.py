@@ -151,7 +151,8 @@ class PostgresServer:
         source = template or fresh_cluster_template()
         # `cp -a` keeps owner and the 0700 mode PostgreSQL insists on; shutil.copytree doesn't.
         subprocess.run(["cp", "-a", str(source), str(self.data_dir)], check=True)
-        _chown_tree(self.data_dir, uid, gid)
+        if self.data_dir.stat().st_uid != uid:
+            _chown_tree(self.data_dir, uid, gid)
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         self._log = self._base / "postgres.log"
         self._settings = {**_SERVER_SETTINGS, **(settings or {})}
