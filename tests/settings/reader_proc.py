@@ -73,8 +73,9 @@ class ReaderProcess:
         self, path: str, connected: bool, within: float, after: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         return await self.wait_for(
-            lambda e: e["event"] == "connection" and e["path"] == path
-            and e["connected"] is connected,
+            lambda e: (
+                e["event"] == "connection" and e["path"] == path and e["connected"] is connected
+            ),
             within,
             after,
         )

@@ -43,9 +43,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig_factory(
-    database_url: str, guild_id: int
-) -> AsyncIterator[object]:
+async def rig_factory(database_url: str, guild_id: int) -> AsyncIterator[object]:
     created: list[tuple[Rig, AsyncEngine]] = []
 
     async def make(
@@ -59,8 +57,16 @@ async def rig_factory(
     ) -> Rig:
         engine = create_engine(to_sqlalchemy_url(db_url), pool_size=2)
         writing = build_writing_side(engine, redis_url=redis_url)
-        args = ["--database-url", db_url, "--guild", str(guild_id),
-                "--catchup-interval", str(catchup_interval), "--l1-ttl", str(l1_ttl)]
+        args = [
+            "--database-url",
+            db_url,
+            "--guild",
+            str(guild_id),
+            "--catchup-interval",
+            str(catchup_interval),
+            "--l1-ttl",
+            str(l1_ttl),
+        ]
         if redis_url:
             args += ["--redis-url", redis_url, "--wait-redis"]
         if pubsub_url:
@@ -126,13 +132,21 @@ async def test_redis_restarted_from_an_old_snapshot(
     await asyncio.sleep(0.5)  # and now with version 2
     await asyncio.to_thread(redis_server.restart_from_snapshot, old)
     stale = redis_server.client().get(f"guildkit:settings:{guild_id}")
-    assert stale is not None and b'"version":1' in stale, "the fault must really be stale"
+    assert stale is not None and '"version":1' in str(stale), "the fault must really be stale"
     await asyncio.sleep(1.0)  # several L1 expiries against the stale Redis
     rig.assert_sound()
     assert rig.reader.reads(guild_id)[-1]["prefix"] == "new"
     # A process that starts now must not believe the snapshot either.
-    fresh = ReaderProcess("--database-url", database_url, "--redis-url", redis_server.url,
-                          "--guild", str(guild_id), "--l1-ttl", "0.3")
+    fresh = ReaderProcess(
+        "--database-url",
+        database_url,
+        "--redis-url",
+        redis_server.url,
+        "--guild",
+        str(guild_id),
+        "--l1-ttl",
+        "0.3",
+    )
     try:
         await fresh.start()
         seen = await fresh.wait_for_version(guild_id, 2, BOUND)
@@ -163,13 +177,16 @@ async def test_pubsub_silently_black_holed(
 
 
 async def test_listen_connection_silently_black_holed(
-    rig_factory: object, redis_server: RedisServer, tcp_proxy: ProxyFactory,
+    rig_factory: object,
+    redis_server: RedisServer,
+    tcp_proxy: ProxyFactory,
     postgres_server: PostgresServer,
 ) -> None:
     db_url = postgres_server.url_for("guildkit")
     proxy = tcp_proxy("127.0.0.1", postgres_server.port)
     rig: Rig = await rig_factory(  # type: ignore[operator]
-        redis_url=redis_server.url, db_url=db_url,
+        redis_url=redis_server.url,
+        db_url=db_url,
         listen_url=proxy.url("postgresql", "/guildkit", user="postgres"),
     )
     await asyncio.to_thread(proxy.blackhole)
@@ -182,7 +199,9 @@ async def test_listen_connection_silently_black_holed(
 
 
 async def test_both_signal_paths_dead_catch_up_repairs(
-    rig_factory: object, redis_server: RedisServer, tcp_proxy: ProxyFactory,
+    rig_factory: object,
+    redis_server: RedisServer,
+    tcp_proxy: ProxyFactory,
     postgres_server: PostgresServer,
 ) -> None:
     """Two faults at once, beyond the single-fault promise: the periodic catch-up alone must
@@ -191,9 +210,11 @@ async def test_both_signal_paths_dead_catch_up_repairs(
     pg_proxy = tcp_proxy("127.0.0.1", postgres_server.port)
     redis_proxy = tcp_proxy("127.0.0.1", redis_server.port)
     rig: Rig = await rig_factory(  # type: ignore[operator]
-        redis_url=redis_server.url, db_url=db_url,
+        redis_url=redis_server.url,
+        db_url=db_url,
         pubsub_url=redis_proxy.url("redis", "/0"),
         listen_url=pg_proxy.url("postgresql", "/guildkit", user="postgres"),
+        l1_ttl=300.0,  # no L1 expiry, so the Redis tombstone cannot tell the reader either
     )
     await asyncio.to_thread(pg_proxy.blackhole)
     await asyncio.to_thread(redis_proxy.blackhole)
