@@ -14,18 +14,25 @@ from typing import Any
 
 
 class ReaderProcess:
-    def __init__(self, *args: str) -> None:
+    """A child process printing JSON lines (by default `tests.support.reader_process`)."""
+
+    def __init__(self, *args: str, module: str = "tests.support.reader_process") -> None:
+        self._module = module
         self._args = args
         self.proc: asyncio.subprocess.Process | None = None
         self.events: list[dict[str, Any]] = []
         self._new_event = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
 
+    @classmethod
+    def module(cls, module: str, *args: str) -> ReaderProcess:
+        return cls(*args, module=module)
+
     async def start(self, within: float = 20.0) -> dict[str, Any]:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.support.reader_process",
+            self._module,
             *self._args,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
