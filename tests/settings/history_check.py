@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,7 @@ def check_history(
                 verdict.read_errors.append(f"{name}: {event}")
         ended = max((e["t"] for e in events), default=0.0)
         for guild, series in reads.items():
-            for (t0, v0), (t1, v1) in zip(series, series[1:], strict=False):
+            for (t0, v0), (t1, v1) in itertools.pairwise(series):
                 if v1 < v0:
                     verdict.backwards.append(f"{name} guild {guild}: v{v0}@{t0} then v{v1}@{t1}")
         for ack in acks:
