@@ -40,7 +40,10 @@ class SandboxState:
 
     def reset(self) -> None:
         """Forget everything except credentials and listeners; the id sequence restarts too."""
-        self.snowflakes = SnowflakeGenerator()
+        self.snowflakes = SnowflakeGenerator(worker_id=1)
+        # Guilds draw from their own stream so that consecutive guilds land on consecutive
+        # shards, whatever else was created in between.
+        self.guild_snowflakes = SnowflakeGenerator(worker_id=2)
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -190,7 +193,7 @@ class SandboxState:
         bot_permissions: int = perms.BOT_DEFAULT,
     ) -> Guild:
         self.user(owner_id)
-        gid = self.snowflakes.next()
+        gid = self.guild_snowflakes.next()
         g = Guild(id=gid, name=name, owner_id=owner_id)
         g.roles[gid] = Role(
             id=gid, guild_id=gid, name="@everyone", permissions=perms.EVERYONE_DEFAULT, position=0
