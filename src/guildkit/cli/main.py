@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import database
+from guildkit.cli import database, sandbox
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 database.register(app)
+sandbox.register(app)
 
 
 @app.callback()

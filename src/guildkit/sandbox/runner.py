@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -105,7 +106,11 @@ def serve(
             demo = _seed(sandbox.state) if seed_demo else None
             if on_started is not None:
                 on_started(sandbox, demo)
-            await asyncio.Event().wait()
+            stop = asyncio.Event()
+            # SIGTERM is how `guildkit run` stops its children: shut down cleanly on it too.
+            with contextlib.suppress(NotImplementedError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            await stop.wait()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())

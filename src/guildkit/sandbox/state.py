@@ -245,9 +245,14 @@ class SandboxState:
         self.touch()
 
     def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
+        """Set the bot's managed role; like on Discord, @everyone's permissions still add up."""
         role = self.bot_role(guild_id)
         if role is None:
             raise errors.missing_access()
+        self.set_role_permissions(guild_id, role.id, permissions)
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        role = self.role(guild_id, role_id)
         role.permissions = permissions
         self._emit_role("GUILD_ROLE_UPDATE", role)
 
