@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import discord
 from discord.gateway import DiscordWebSocket
@@ -10,15 +11,15 @@ from discord.http import Route
 
 from guildkit.sandbox import RunningSandbox
 from guildkit.sandbox.client import SandboxClient
-from guildkit.sandbox.discordpy import point_discordpy_at, restore_endpoints
+from guildkit.sandbox.discordpy import current_endpoints, point_discordpy_at, restore_endpoints
 from guildkit.sandbox.permissions import Permission
 from tests.sandbox.botkit import RecordingBot, running_bot
 
 
-async def _wait(predicate: object, timeout: float = 5.0) -> None:
-    assert callable(predicate)
+async def _wait(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll an in-process condition (the bot's cache) with a deadline."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not predicate():
         if loop.time() > deadline:
             raise TimeoutError("condition not met")
@@ -49,7 +50,9 @@ async def test_member_message_reaches_on_message_and_reply_is_recorded(
     bot.on_message_hook = reply
     async with running_bot(sandbox, bot):
         await control.post_message(demo.general_channel_id, demo.member_user_id, "!ping")
-        sent = await control.wait_for_message(demo.general_channel_id, lambda m: m.content == "pong")
+        sent = await control.wait_for_message(
+            demo.general_channel_id, lambda m: m.content == "pong"
+        )
         assert sent.author_id == sandbox.state.bot_user.id
         # Discord echoes the bot's own messages back as MESSAGE_CREATE.
         await _wait(lambda: "message:pong" in bot.seen)
@@ -85,9 +88,13 @@ async def test_member_join_and_auto_role(sandbox: RunningSandbox, control: Sandb
         await _wait(cached)
 
 
-async def test_missing_manage_roles_is_forbidden(sandbox: RunningSandbox, control: SandboxClient) -> None:
+async def test_missing_manage_roles_is_forbidden(
+    sandbox: RunningSandbox, control: SandboxClient
+) -> None:
     demo = await control.seed_demo()
-    await control.set_bot_permissions(demo.guild_id, int(Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES))
+    await control.set_bot_permissions(
+        demo.guild_id, int(Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES)
+    )
     async with running_bot(sandbox, RecordingBot()) as bot:
         guild = bot.get_guild(demo.guild_id)
         assert guild is not None
@@ -112,7 +119,9 @@ async def test_bot_deletes_a_message(sandbox: RunningSandbox, control: SandboxCl
 
     bot.on_message_hook = moderate
     async with running_bot(sandbox, bot):
-        posted = await control.post_message(demo.general_channel_id, demo.member_user_id, "see http://x")
+        posted = await control.post_message(
+            demo.general_channel_id, demo.member_user_id, "see http://x"
+        )
 
         async def deleted() -> bool | None:
             gone = await control.deleted_messages(demo.general_channel_id)
@@ -123,12 +132,12 @@ async def test_bot_deletes_a_message(sandbox: RunningSandbox, control: SandboxCl
         assert [a.kind for a in actions if a.message_id == posted.id] == ["message_deleted"]
 
 
-async def test_two_shards_each_get_their_guilds(sandbox: RunningSandbox, control: SandboxClient) -> None:
+async def test_two_shards_each_get_their_guilds(
+    sandbox: RunningSandbox, control: SandboxClient
+) -> None:
     owner = await control.create_user("owner")
     guilds = [await control.create_guild(f"guild {i}", owner.id) for i in range(4)]
-    expected = {
-        shard: {g.id for g in guilds if (g.id >> 22) % 2 == shard} for shard in (0, 1)
-    }
+    expected = {shard: {g.id for g in guilds if (g.id >> 22) % 2 == shard} for shard in (0, 1)}
     assert expected[0] and expected[1], "the deterministic ids should spread over both shards"
     bot0 = RecordingBot(shard_id=0, shard_count=2)
     bot1 = RecordingBot(shard_id=1, shard_count=2)
@@ -177,13 +186,13 @@ async def test_invalidated_session_reidentifies_via_default_gateway(
 
 
 def test_point_discordpy_leaves_real_discord_alone() -> None:
-    before_base, before_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    before = current_endpoints()
     previous = point_discordpy_at("https://discord.com/api/v10")
-    assert (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY) == (before_base, before_gateway)
+    assert previous == before == current_endpoints()
     point_discordpy_at("http://127.0.0.1:8090/api/v10/")
     try:
         assert Route.BASE == "http://127.0.0.1:8090/api/v10"
         assert str(DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:8090/gateway"
     finally:
         restore_endpoints(previous)
-    assert (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY) == (before_base, before_gateway)
+    assert current_endpoints() == before

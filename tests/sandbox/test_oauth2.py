@@ -22,7 +22,9 @@ def _pkce() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-async def _authorize(client: httpx.AsyncClient, sandbox: RunningSandbox, user_id: int | None, challenge: str) -> httpx.Response:
+async def _authorize(
+    client: httpx.AsyncClient, sandbox: RunningSandbox, user_id: int | None, challenge: str
+) -> httpx.Response:
     params = {
         "client_id": sandbox.client_id,
         "redirect_uri": REDIRECT,
@@ -37,7 +39,9 @@ async def _authorize(client: httpx.AsyncClient, sandbox: RunningSandbox, user_id
     return await client.get(f"{sandbox.api_base}/oauth2/authorize", params=params)
 
 
-async def _exchange(client: httpx.AsyncClient, sandbox: RunningSandbox, code: str, verifier: str, **overrides: str) -> httpx.Response:
+async def _exchange(
+    client: httpx.AsyncClient, sandbox: RunningSandbox, code: str, verifier: str, **overrides: str
+) -> httpx.Response:
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -96,10 +100,14 @@ async def test_member_sees_own_permissions(sandbox: RunningSandbox, control: San
         guilds = (await client.get(f"{sandbox.api_base}/users/@me/guilds", headers=headers)).json()
     assert guilds[0]["owner"] is False
     permissions = int(guilds[0]["permissions"])
-    assert permissions & 0x8 == 0 and permissions & 0x20 == 0  # neither Administrator nor Manage Server
+    assert (
+        permissions & 0x8 == 0 and permissions & 0x20 == 0
+    )  # neither Administrator nor Manage Server
 
 
-async def test_codes_are_single_use_and_pkce_checked(sandbox: RunningSandbox, control: SandboxClient) -> None:
+async def test_codes_are_single_use_and_pkce_checked(
+    sandbox: RunningSandbox, control: SandboxClient
+) -> None:
     user = await control.create_user("alice")
     verifier, challenge = _pkce()
     async with httpx.AsyncClient() as client:
@@ -110,9 +118,13 @@ async def test_codes_are_single_use_and_pkce_checked(sandbox: RunningSandbox, co
 
         bad_verifier = await _exchange(client, sandbox, await fresh_code(), "wrong-verifier")
         assert bad_verifier.status_code == 400 and bad_verifier.json()["error"] == "invalid_grant"
-        bad_redirect = await _exchange(client, sandbox, await fresh_code(), verifier, redirect_uri="http://evil/")
+        bad_redirect = await _exchange(
+            client, sandbox, await fresh_code(), verifier, redirect_uri="http://evil/"
+        )
         assert bad_redirect.json()["error"] == "invalid_grant"
-        bad_secret = await _exchange(client, sandbox, await fresh_code(), verifier, client_secret="nope")
+        bad_secret = await _exchange(
+            client, sandbox, await fresh_code(), verifier, client_secret="nope"
+        )
         assert bad_secret.status_code == 401 and bad_secret.json()["error"] == "invalid_client"
         code = await fresh_code()
         assert (await _exchange(client, sandbox, code, verifier)).status_code == 200
@@ -124,6 +136,11 @@ async def test_authorize_rejects_unknown_client(sandbox: RunningSandbox) -> None
     async with httpx.AsyncClient() as client:
         response = await client.get(
             f"{sandbox.api_base}/oauth2/authorize",
-            params={"client_id": "1", "redirect_uri": REDIRECT, "response_type": "code", "scope": "identify"},
+            params={
+                "client_id": "1",
+                "redirect_uri": REDIRECT,
+                "response_type": "code",
+                "scope": "identify",
+            },
         )
     assert response.status_code == 400

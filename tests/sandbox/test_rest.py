@@ -33,14 +33,23 @@ async def test_wrong_bot_token_is_401(sandbox: RunningSandbox) -> None:
             assert response.json() == {"message": "401: Unauthorized", "code": 0}
 
 
-async def test_gateway_bot_points_at_this_server(sandbox: RunningSandbox, api: httpx.AsyncClient) -> None:
+async def test_gateway_bot_points_at_this_server(
+    sandbox: RunningSandbox, api: httpx.AsyncClient
+) -> None:
     data = (await api.get("/gateway/bot")).json()
     assert data["url"] == sandbox.gateway_url
     assert data["shards"] == 1
-    assert set(data["session_start_limit"]) == {"total", "remaining", "reset_after", "max_concurrency"}
+    assert set(data["session_start_limit"]) == {
+        "total",
+        "remaining",
+        "reset_after",
+        "max_concurrency",
+    }
 
 
-async def test_every_response_has_rate_limit_headers_and_exact_json_type(api: httpx.AsyncClient) -> None:
+async def test_every_response_has_rate_limit_headers_and_exact_json_type(
+    api: httpx.AsyncClient,
+) -> None:
     for path in ("/users/@me", "/guilds/1"):
         response = await api.get(path)
         for header in ("Limit", "Remaining", "Reset", "Reset-After", "Bucket"):
@@ -63,7 +72,9 @@ async def test_unknown_resources_use_discord_codes(api: httpx.AsyncClient, demo:
         assert response.json() == {"message": message, "code": code}, path
 
 
-async def test_guild_resources(api: httpx.AsyncClient, demo: DemoIds, sandbox: RunningSandbox) -> None:
+async def test_guild_resources(
+    api: httpx.AsyncClient, demo: DemoIds, sandbox: RunningSandbox
+) -> None:
     guild = (await api.get(f"/guilds/{demo.guild_id}")).json()
     assert guild["name"] == "Guildkit Demo" and guild["owner_id"] == str(demo.admin_user_id)
     channels = (await api.get(f"/guilds/{demo.guild_id}/channels")).json()
@@ -82,7 +93,9 @@ async def test_guild_resources(api: httpx.AsyncClient, demo: DemoIds, sandbox: R
     }
 
 
-async def test_guild_without_bot_is_missing_access(api: httpx.AsyncClient, control: SandboxClient) -> None:
+async def test_guild_without_bot_is_missing_access(
+    api: httpx.AsyncClient, control: SandboxClient
+) -> None:
     owner = await control.create_user("owner")
     guild = await control.create_guild("no bot here", owner.id, with_bot=False)
     response = await api.get(f"/guilds/{guild.id}")
@@ -113,7 +126,9 @@ async def test_role_changes_are_recorded_and_permission_checked(
     assert response.json() == {"message": "Missing Permissions", "code": 50013}
 
 
-async def test_messages_send_list_delete(api: httpx.AsyncClient, control: SandboxClient, demo: DemoIds) -> None:
+async def test_messages_send_list_delete(
+    api: httpx.AsyncClient, control: SandboxClient, demo: DemoIds
+) -> None:
     channel = demo.general_channel_id
     sent = (await api.post(f"/channels/{channel}/messages", json={"content": "hello"})).json()
     assert sent["content"] == "hello" and sent["author"]["bot"] is True
@@ -133,7 +148,9 @@ async def test_messages_send_list_delete(api: httpx.AsyncClient, control: Sandbo
 
 
 async def test_dm_channel(api: httpx.AsyncClient, demo: DemoIds) -> None:
-    dm = (await api.post("/users/@me/channels", json={"recipient_id": str(demo.member_user_id)})).json()
+    dm = (
+        await api.post("/users/@me/channels", json={"recipient_id": str(demo.member_user_id)})
+    ).json()
     assert dm["type"] == 1 and dm["recipients"][0]["id"] == str(demo.member_user_id)
     sent = await api.post(f"/channels/{dm['id']}/messages", json={"content": "psst"})
     assert sent.status_code == 200
@@ -150,7 +167,9 @@ async def test_snowflakes_are_the_same_every_run() -> None:
     assert 1_704_067_200_000 <= (guild_id >> 22) + 1_420_070_400_000 < 1_735_689_600_000
 
 
-async def test_reset_forgets_everything(control: SandboxClient, api: httpx.AsyncClient, demo: DemoIds) -> None:
+async def test_reset_forgets_everything(
+    control: SandboxClient, api: httpx.AsyncClient, demo: DemoIds
+) -> None:
     await control.reset()
     assert (await api.get(f"/guilds/{demo.guild_id}")).status_code == 404
     again = await control.seed_demo()
