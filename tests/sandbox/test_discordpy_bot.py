@@ -35,6 +35,10 @@ async def test_bot_connects_and_sees_guild(sandbox: RunningSandbox, control: San
         assert {c.name for c in guild.text_channels} == {"general", "welcome", "mod-log"}
         assert guild.get_member(demo.member_user_id) is not None
         assert guild.me.guild_permissions.manage_roles
+        sessions = await control.gateway_sessions()
+        # discord.py asks for zlib-stream unless zstandard is installed (then zstd-stream,
+        # which the sandbox answers uncompressed; discord.py accepts text frames either way).
+        assert [s["compression"] for s in sessions] in (["zlib-stream"], [None])
 
 
 async def test_member_message_reaches_on_message_and_reply_is_recorded(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -165,6 +166,14 @@ async def test_snowflakes_are_the_same_every_run() -> None:
     guild_id = int(ids[0]["guild_id"])
     # Plausible Discord snowflakes: the timestamp part decodes to 2024.
     assert 1_704_067_200_000 <= (guild_id >> 22) + 1_420_070_400_000 < 1_735_689_600_000
+
+
+async def test_starts_fast_with_demo() -> None:
+    started = time.perf_counter()
+    async with run_sandbox(seed_demo=True) as running:
+        assert time.perf_counter() - started < 0.5
+        assert running.demo is not None
+        assert running.state.guild(running.demo.guild_id).name == "Guildkit Demo"
 
 
 async def test_reset_forgets_everything(

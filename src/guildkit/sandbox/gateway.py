@@ -133,6 +133,7 @@ class GatewayHub:
                 "intents": s.intents,
                 "seq": s.seq,
                 "connected": s.connection is not None,
+                "compression": None if s.connection is None else s.connection.compression,
             }
             for s in self.sessions.values()
         ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from guildkit.sandbox import demo as demo_scene
 from guildkit.sandbox.app import create_app
 from guildkit.sandbox.appkeys import HUB, STATE
 from guildkit.sandbox.defaults import (
@@ -19,7 +20,7 @@ from guildkit.sandbox.defaults import (
     DEFAULT_CLIENT_SECRET,
     HEARTBEAT_INTERVAL_MS,
 )
-from guildkit.sandbox.demo import DemoIds, seed_demo
+from guildkit.sandbox.demo import DemoIds
 from guildkit.sandbox.gateway import GatewayHub
 from guildkit.sandbox.state import SandboxState
 
@@ -31,6 +32,7 @@ class RunningSandbox:
     client_id: str
     client_secret: str
     app: web.Application
+    demo: DemoIds | None = None
 
     @property
     def api_base(self) -> str:
@@ -58,8 +60,12 @@ async def run_sandbox(
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS,
+    seed_demo: bool = False,
 ) -> AsyncIterator[RunningSandbox]:
-    """Serve the sandbox on `host:port` (0: any free port) for the duration of the block."""
+    """Serve the sandbox on `host:port` (0: any free port) for the duration of the block.
+
+    With `seed_demo`, the demo guild exists from the start and its ids are `sandbox.demo`.
+    """
     app = create_app(
         bot_token=bot_token,
         client_id=client_id,
@@ -78,6 +84,7 @@ async def run_sandbox(
             client_id=client_id,
             client_secret=client_secret,
             app=app,
+            demo=demo_scene.seed_demo(app[STATE]) if seed_demo else None,
         )
     finally:
         await runner.cleanup()
@@ -102,10 +109,10 @@ def serve(
             bot_token=bot_token,
             client_id=client_id,
             client_secret=client_secret,
+            seed_demo=seed_demo,
         ) as sandbox:
-            demo = _seed(sandbox.state) if seed_demo else None
             if on_started is not None:
-                on_started(sandbox, demo)
+                on_started(sandbox, sandbox.demo)
             stop = asyncio.Event()
             # SIGTERM is how `guildkit run` stops its children: shut down cleanly on it too.
             with contextlib.suppress(NotImplementedError):
@@ -114,7 +121,3 @@ def serve(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())
-
-
-def _seed(state: SandboxState) -> DemoIds:
-    return seed_demo(state)
