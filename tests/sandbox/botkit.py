@@ -14,7 +14,7 @@ from guildkit.sandbox import RunningSandbox
 from guildkit.sandbox.discordpy import discordpy_pointed_at
 
 
-class RecordingBot(commands.Bot):
+class _Recording(commands.Bot):
     def __init__(self, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
@@ -53,6 +53,14 @@ class RecordingBot(commands.Bot):
         self.seen.append(f"join:{member.id}")
         if self.on_join_hook is not None:
             await self.on_join_hook(member)
+
+
+class RecordingBot(_Recording):
+    """A single-connection bot (optionally one shard via shard_id/shard_count)."""
+
+
+class RecordingShardedBot(_Recording, commands.AutoShardedBot):
+    """Several shards in one process, as GUILDKIT_SHARD_IDS allows."""
 
 
 @contextlib.asynccontextmanager

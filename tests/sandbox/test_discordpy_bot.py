@@ -13,7 +13,7 @@ from guildkit.sandbox import RunningSandbox
 from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.discordpy import current_endpoints, point_discordpy_at, restore_endpoints
 from guildkit.sandbox.permissions import Permission
-from tests.sandbox.botkit import RecordingBot, running_bot
+from tests.sandbox.botkit import RecordingBot, RecordingShardedBot, running_bot
 
 
 async def _wait(predicate: Callable[[], bool], within: float = 5.0) -> None:
@@ -154,6 +154,23 @@ async def test_two_shards_each_get_their_guilds(
         other = bot1 if target is bot0 else bot0
         await _wait(lambda: target.get_guild(late.id) is not None)
         assert other.get_guild(late.id) is None
+
+
+async def test_auto_sharded_bot_runs_a_subset_of_shards(
+    sandbox: RunningSandbox, control: SandboxClient
+) -> None:
+    owner = await control.create_user("owner")
+    guilds = [await control.create_guild(f"guild {i}", owner.id) for i in range(3)]
+    bot = RecordingShardedBot(shard_ids=[0, 2], shard_count=3)
+    async with running_bot(sandbox, bot):
+        assert {g.id for g in bot.guilds} == {g.id for g in guilds if (g.id >> 22) % 3 in (0, 2)}
+        assert len(await control.gateway_sessions()) == 2
+        await control.cut_gateway()
+        await asyncio.wait_for(bot.resumed.wait(), 10)
+        target = next(g for g in guilds if (g.id >> 22) % 3 == 2)
+        channel = await control.create_channel(target.id, "chat")
+        await control.post_message(channel.id, owner.id, "to shard 2")
+        await _wait(lambda: "message:to shard 2" in bot.seen)
 
 
 async def test_gateway_cut_resumes_and_events_keep_flowing(
