@@ -33,6 +33,12 @@ def sandbox(
 
     def announce(running: RunningSandbox, demo: DemoIds | None) -> None:
         typer.echo(f"sandbox Discord listening on {running.base_url}")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            # The control API has no authentication: anyone who can reach it can drive it.
+            typer.secho(
+                "  warning: the unauthenticated control API is reachable off this machine",
+                fg=typer.colors.YELLOW,
+            )
         typer.echo(f"  DISCORD_API_BASE={running.api_base}")
         typer.echo(f"  gateway:     {running.gateway_url}")
         typer.echo(f"  control API: {running.base_url}/_sandbox/")
