@@ -127,6 +127,25 @@ async def test_role_changes_are_recorded_and_permission_checked(
     assert response.json() == {"message": "Missing Permissions", "code": 50013}
 
 
+async def test_member_edit_roles_and_kick(
+    api: httpx.AsyncClient, control: SandboxClient, demo: DemoIds
+) -> None:
+    path = f"/guilds/{demo.guild_id}/members/{demo.member_user_id}"
+    roles = [str(demo.moderator_role_id)]
+    edited = await api.patch(path, json={"roles": roles})
+    assert edited.status_code == 200 and edited.json()["roles"] == roles
+    assert await control.member_roles(demo.guild_id, demo.member_user_id) == {
+        demo.moderator_role_id
+    }
+    assert (await api.delete(path, headers={"X-Audit-Log-Reason": "spam"})).status_code == 204
+    kinds = [(a.kind, a.role_id) for a in await control.actions(demo.guild_id)]
+    assert kinds == [
+        ("role_added", demo.moderator_role_id),
+        ("role_removed", demo.member_role_id),
+        ("member_kicked", None),
+    ]
+
+
 async def test_messages_send_list_delete(
     api: httpx.AsyncClient, control: SandboxClient, demo: DemoIds
 ) -> None:

@@ -91,7 +91,10 @@ class SandboxMessage:
 
 @dataclass(frozen=True)
 class BotAction:
-    """A REST call's effect: message_sent, message_deleted, role_added or role_removed."""
+    """What a REST call did.
+
+    `kind` is message_sent, message_deleted, role_added, role_removed or member_kicked.
+    """
 
     seq: int
     kind: str

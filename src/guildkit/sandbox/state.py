@@ -333,10 +333,15 @@ class SandboxState:
         self.touch()
         return m
 
-    def remove_member(self, guild_id: int, user_id: int) -> None:
+    def remove_member(
+        self, guild_id: int, user_id: int, *, actor_id: int | None = None, reason: str | None = None
+    ) -> None:
+        """A member leaves, or with `actor_id` is kicked (recorded as `member_kicked`)."""
         g = self.guild(guild_id)
         if g.members.pop(user_id, None) is None:
             raise errors.unknown("Member")
+        if actor_id is not None:
+            self._record("member_kicked", actor_id, guild_id, user_id=user_id, reason=reason)
         data = {"guild_id": str(guild_id), "user": payloads.user(self.user(user_id))}
         self.emit(GatewayEvent("GUILD_MEMBER_REMOVE", data, guild_id, Intent.GUILD_MEMBERS))
         self.touch()
