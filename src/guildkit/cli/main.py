@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import database, doctor, settings_cmd
+from guildkit.cli import database, doctor, sandbox, settings_cmd
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 database.register(app)
 settings_cmd.register(app)
 doctor.register(app)
+sandbox.register(app)
 
 
 @app.callback()
