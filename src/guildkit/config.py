@@ -86,14 +86,30 @@ class GuildkitConfig(BaseSettings):
         return value
 
     @property
-    def sqlalchemy_url(self) -> str:
-        """The DATABASE_URL in SQLAlchemy's asyncpg dialect form."""
-        if self.database_url is None:
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or with it unset the embedded PostgreSQL of GUILDKIT_DATA_DIR, which
+        is started here unless another guildkit process already runs it (DESIGN §5)."""
+        if self.database_url is not None:
+            return self.database_url
+        # Imported here: only commands that touch the database pay for (and need) it.
+        from guildkit.embedded_pg import EmbeddedPostgresError, resolve_database_url
+
+        try:
+            return resolve_database_url(None, self.data_dir)
+        except EmbeddedPostgresError as exc:
             raise ConfigError(
-                "DATABASE_URL is not set: set it to a libpq URL such as "
-                "postgresql://postgres@127.0.0.1:5432/guildkit"
-            )
-        return to_sqlalchemy_url(self.database_url)
+                f"DATABASE_URL is not set and the embedded PostgreSQL in "
+                f"GUILDKIT_DATA_DIR={self.data_dir} is unavailable: {exc}"
+            ) from None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The effective database URL in SQLAlchemy's asyncpg dialect form."""
+        return to_sqlalchemy_url(self.effective_database_url)
 
     @property
     def asyncpg_dsn(self) -> str:

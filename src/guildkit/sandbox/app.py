@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from guildkit.sandbox import control, oauth2
+from guildkit.sandbox import chat, control, oauth2
 from guildkit.sandbox.appkeys import HUB, STATE, TOKENS
 from guildkit.sandbox.defaults import API_PREFIX, HEARTBEAT_INTERVAL_MS
 from guildkit.sandbox.gateway import GatewayHub
@@ -39,6 +39,7 @@ def create_app(
     app.router.add_get("/gateway", hub.handle)
     app.router.add_get("/gateway/", hub.handle)
     app.add_routes(control.routes)
+    app.add_routes(chat.routes)
 
     async def _drop_sockets(_: web.Application) -> None:
         hub.cut(invalidate_sessions=True)
