@@ -172,7 +172,13 @@ async def test_pubsub_silently_black_holed(
     dropped = await rig.reader.wait_for_connection("redis", False, BOUND)
     await asyncio.to_thread(proxy.restore)
     await rig.reader.wait_for_connection("redis", True, BOUND, after=dropped)
-    await rig.expect(await rig.write("b"), "b")
+    version = await rig.write("b")
+    await rig.expect(version, "b")
+    # The re-established subscription itself delivers again, not only NOTIFY.
+    await rig.reader.wait_for(
+        lambda e: e["event"] == "signal" and e["path"] == "redis" and e["version"] == version,
+        BOUND,
+    )
     rig.assert_sound()
 
 
