@@ -172,7 +172,13 @@ async def test_pubsub_silently_black_holed(
     dropped = await rig.reader.wait_for_connection("redis", False, BOUND)
     await asyncio.to_thread(proxy.restore)
     await rig.reader.wait_for_connection("redis", True, BOUND, after=dropped)
-    await rig.expect(await rig.write("b"), "b")
+    version = await rig.write("b")
+    await rig.expect(version, "b")
+    # The re-established subscription itself delivers again, not only NOTIFY.
+    await rig.reader.wait_for(
+        lambda e: e["event"] == "signal" and e["path"] == "redis" and e["version"] == version,
+        BOUND,
+    )
     rig.assert_sound()
 
 
@@ -247,4 +253,22 @@ async def test_postgres_restarted_without_redis(
     await asyncio.to_thread(postgres_server.restart)
     await rig.expect(await rig.write("a"), "a")
     await rig.expect(await rig.write("b"), "b")
+    rig.assert_sound()
+
+
+async def test_postgres_hung_reads_keep_being_served(
+    rig_factory: object, redis_server: RedisServer, postgres_server: PostgresServer
+) -> None:
+    """SIGSTOPped PostgreSQL: reads keep coming from held copies (L1 expiring every 0.3 s),
+    nothing errors, and once it resumes the next edit arrives within the bound."""
+    rig: Rig = await rig_factory(  # type: ignore[operator]
+        redis_url=redis_server.url, db_url=postgres_server.url_for("guildkit")
+    )
+    await asyncio.to_thread(postgres_server.pause)
+    try:
+        await asyncio.sleep(3.0)
+    finally:
+        await asyncio.to_thread(postgres_server.resume)
+    assert rig.reader.proc is not None and rig.reader.proc.returncode is None
+    await rig.expect(await rig.write("a"), "a")
     rig.assert_sound()

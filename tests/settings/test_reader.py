@@ -201,6 +201,36 @@ async def test_postgres_failure_serves_the_held_copy_and_says_so(
     assert read.tier is Tier.STALE and read.version == 0
 
 
+async def test_after_a_postgres_failure_held_copies_are_served_without_waiting(
+    store: SettingsStore, guild_id: int
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    class Broken(CountingSource):
+        broken = False
+
+        async def get(self, gid: int):  # type: ignore[no-untyped-def]
+            if self.broken:
+                self.gets += 1
+                raise OperationalError("select", {}, OSError("timeout"))
+            return await super().get(gid)
+
+    clock = ManualClock()
+    source = Broken(store)
+    reader = SettingsReader(source, l1_ttl_seconds=1, db_backoff_seconds=1.0, clock=clock)
+    await reader.get(guild_id)
+    source.broken = True
+    clock.now += 2
+    assert (await reader.get(guild_id)).tier is Tier.STALE
+    attempts = source.gets
+    for _ in range(10):
+        assert (await reader.get(guild_id)).tier is Tier.STALE
+    assert source.gets == attempts, "no PostgreSQL attempt during the back-off"
+    clock.now += 1.5
+    source.broken = False
+    assert (await reader.get(guild_id)).tier is Tier.DB, "retried once the back-off passed"
+
+
 async def test_open_breaker_means_no_more_waiting_on_a_hung_redis(
     store: SettingsStore, guild_id: int
 ) -> None:

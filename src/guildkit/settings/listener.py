@@ -245,6 +245,7 @@ class ChangeListener:
             try:
                 async with asyncio.timeout(self._timing.watchdog_timeout * 2):
                     await pubsub.subscribe(SIGNAL_CHANNEL_REDIS)
+                    await self._confirmed(pubsub)
                 self._connected(PATH_REDIS)
                 backoff = 0.1
                 await self._pump_redis(pubsub)
@@ -261,6 +262,14 @@ class ChangeListener:
             self._notify_connection(PATH_REDIS, False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._timing.reconnect_backoff_max)
+
+    @staticmethod
+    async def _confirmed(pubsub: Any) -> None:
+        # SUBSCRIBE is only sent by redis-py; the subscription exists once Redis confirms it.
+        while True:
+            message = await pubsub.get_message(timeout=0.1)
+            if message is not None and message["type"] == "subscribe":
+                return
 
     async def _pump_redis(self, pubsub: Any) -> None:
         interval = self._timing.watchdog_interval

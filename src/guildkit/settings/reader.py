@@ -95,12 +95,15 @@ class SettingsReader:
         *,
         l1_ttl_seconds: float = 300.0,
         max_load_attempts: int = 3,
+        db_backoff_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._l2 = l2
         self._ttl = l1_ttl_seconds
         self._attempts = max_load_attempts
+        self._db_backoff = db_backoff_seconds
+        self._db_retry_at = 0.0
         self._clock = clock
         self._slots: dict[int, _Slot] = {}
         self._inflight: dict[int, asyncio.Task[SettingsRead]] = {}
@@ -202,10 +205,15 @@ class SettingsReader:
                 from_l2 = await self._from_l2(guild_id, floor)
                 if from_l2 is not None:
                     return from_l2
+            if self._clock() < self._db_retry_at and self._holds_data(guild_id):
+                # PostgreSQL just failed: don't queue every read behind a dead or hung server.
+                return self._stale_or_raise(guild_id, None)
             try:
                 value = await self._source.get(guild_id)
             except DB_ERRORS as exc:
+                self._db_retry_at = self._clock() + self._db_backoff
                 return self._stale_or_raise(guild_id, exc)
+            self._db_retry_at = 0.0
             self.stats.db_reads += 1
             read = self._install(value, tier=Tier.DB)
             if read is not None:
@@ -263,7 +271,11 @@ class SettingsReader:
         with contextlib.suppress(RedisUnavailable):
             await self._l2.fill(value.guild_id, value.version, value.settings)
 
-    def _stale_or_raise(self, guild_id: int, exc: BaseException) -> SettingsRead:
+    def _holds_data(self, guild_id: int) -> bool:
+        slot = self._slots.get(guild_id)
+        return slot is not None and slot.settings is not None
+
+    def _stale_or_raise(self, guild_id: int, exc: BaseException | None) -> SettingsRead:
         slot = self._slots.get(guild_id)
         if slot is None or slot.settings is None:
             raise SettingsUnavailable(
@@ -271,12 +283,13 @@ class SettingsReader:
                 "and this process holds no earlier copy"
             ) from exc
         self.stats.stale_reads += 1
-        log.warning(
-            "guild %s: PostgreSQL unreachable (%r); serving held version %s",
-            guild_id,
-            exc,
-            slot.version,
-        )
+        if exc is not None:
+            log.warning(
+                "guild %s: PostgreSQL unreachable (%r); serving held version %s",
+                guild_id,
+                exc,
+                slot.version,
+            )
         return SettingsRead(guild_id, slot.version, slot.settings, Tier.STALE)
 
     async def aclose(self) -> None:
