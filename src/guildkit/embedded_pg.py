@@ -210,6 +210,9 @@ class EmbeddedPostgres:
             if users is None:
                 return False
             self._users_handle = None
+            if not self.data_dir.exists():
+                users.close()  # removed under us (a test's scratch directory): nothing to stop
+                return False
             start_lock = _flock(self.data_dir / "postgres.lock", fcntl.LOCK_EX, timeout)
             try:
                 fcntl.flock(users.fileno(), fcntl.LOCK_UN)
