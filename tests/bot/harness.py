@@ -119,18 +119,18 @@ class Scene:
         return await self.control.post_message(channel or self.general, self.member, content)
 
     async def reply_to(
-        self, posted: SandboxMessage, *, timeout: float = 5.0, channel: int | None = None
+        self, posted: SandboxMessage, *, within: float = 5.0, channel: int | None = None
     ) -> SandboxMessage:
         return await self.control.wait_for_message(
-            channel or posted.channel_id, lambda m: m.reference_id == posted.id, timeout=timeout
+            channel or posted.channel_id, lambda m: m.reference_id == posted.id, timeout=within
         )
 
-    async def ask(self, content: str, *, timeout: float = 5.0) -> SandboxMessage:
+    async def ask(self, content: str, *, within: float = 5.0) -> SandboxMessage:
         posted = await self.say(content)
-        return await self.reply_to(posted, timeout=timeout)
+        return await self.reply_to(posted, within=within)
 
     async def no_reply_to(self, posted: SandboxMessage, *, then: str) -> None:
         """Prove `posted` got no reply: a later command is answered first, and still none."""
         await self.ask(then)
-        replies = [m for m in await self.control.sent_messages(posted.channel_id)]
+        replies = await self.control.sent_messages(posted.channel_id)
         assert not [m for m in replies if m.reference_id == posted.id], replies

@@ -53,7 +53,9 @@ async def test_welcome_and_auto_roles_on_join(
     await wait_applied(scene.engine, result)
     newcomer = await scene.control.member_join(scene.guild_id, "newcomer")
     welcome = await scene.control.wait_for_message(scene.welcome)
-    assert welcome.content == f"Hi <@{newcomer.id}>, welcome to Guildkit Demo (member #4)"  # admin, member, the bot, newcomer
+    assert (
+        welcome.content == f"Hi <@{newcomer.id}>, welcome to Guildkit Demo (member #4)"
+    )  # admin, member, the bot, newcomer
     await scene.control.wait_for_action(
         scene.guild_id, lambda a: a.kind == "role_added" and a.user_id == newcomer.id
     )

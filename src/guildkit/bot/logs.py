@@ -14,3 +14,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     # discord.py's HTTP and gateway chatter is DEBUG-worthy; its INFO lines (connect, resume)
     # are the ones an operator wants.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
+    logging.getLogger("discord.client").addFilter(_no_voice_warnings)
+
+
+def _no_voice_warnings(record: logging.LogRecord) -> bool:
+    # The bot never joins voice; "PyNaCl is not installed" would only mislead operators.
+    return "voice will NOT be supported" not in record.getMessage()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.bot.app import run_bot
-from guildkit.bot.logs import configure_logging
 from guildkit.cli.common import config_or_exit, run_async
 
 
@@ -15,6 +13,10 @@ def register(app: typer.Typer) -> None:
 
 def bot() -> None:
     """Run the Discord bot for the shards in GUILDKIT_SHARD_IDS (default: all of one shard)."""
+    # Imported here so other commands do not pay for importing discord.py.
+    from guildkit.bot.app import run_bot
+    from guildkit.bot.logs import configure_logging
+
     config = config_or_exit()
     configure_logging()
     code = run_async(run_bot(config))
