@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.bot.harness import ChildFactory, Scene, bot_env, start_bot, wait_applied
+from guildkit.settings.process_status import ProcessRegistry
+from tests.bot.harness import ChildFactory, Scene, bot_env, eventually, start_bot, wait_applied
 
 
 async def test_ping_and_live_settings(
@@ -10,6 +11,13 @@ async def test_ping_and_live_settings(
 ) -> None:
     bot = await start_bot(python_child, bot_env(scene.sandbox, bot_db))
     assert "pong" in (await scene.ask("!ping")).content
+
+    # No GUILDKIT_SHARD_* set: the shards Discord recommended (/gateway/bot) are reported.
+    async def recommended_shards_reported() -> bool | None:
+        rows = await ProcessRegistry(scene.engine).live()
+        return [(p.shard_ids, p.shard_count) for p in rows] == [((0,), 1)] or None
+
+    await eventually(recommended_shards_reported, within=5.0, what="shards reported")
 
     # A new prefix.
     await wait_applied(scene.engine, await scene.patch({"prefix": "?"}))

@@ -41,17 +41,19 @@ EXIT_INTENTS_REFUSED = 4
 
 @dataclass(frozen=True)
 class ShardPlan:
-    shard_ids: tuple[int, ...]
-    shard_count: int
+    """`None` for both: let Discord recommend the shard count (discord.py asks /gateway/bot)."""
+
+    shard_ids: tuple[int, ...] | None
+    shard_count: int | None
 
 
 def shard_plan(config: GuildkitConfig) -> ShardPlan:
-    """The shards this process runs; unset means all of one shard (a single-process bot)."""
+    """The shards this process runs: a subset, all shards of a given count, or Discord's
+    recommendation when neither variable is set."""
     count = config.shard_count
     ids = config.shard_ids
     if ids is None:
-        count = count or 1
-        return ShardPlan(tuple(range(count)), count)
+        return ShardPlan(tuple(range(count)) if count else None, count)
     if count is None:
         raise ConfigError("GUILDKIT_SHARD_COUNT: must be set when GUILDKIT_SHARD_IDS is")
     bad = [i for i in ids if not 0 <= i < count]
@@ -121,8 +123,9 @@ async def _run(
         engine,
         pg_dsn=config.asyncpg_dsn,
         redis_url=config.redis_url,
-        shard_ids=plan.shard_ids,
-        shard_count=plan.shard_count,
+        # Until Discord has told us the shard count (automatic sharding), report none.
+        shard_ids=plan.shard_ids or (),
+        shard_count=plan.shard_count or 0,
     )
     # The listener's cursor is read before any warm-up, so nothing committed in between is lost.
     await until_database_ready(side.start, where)
@@ -133,15 +136,16 @@ async def _run(
     bot = GuildkitBot(
         services,
         warmer,
-        shard_ids=list(plan.shard_ids),
+        shard_ids=list(plan.shard_ids) if plan.shard_ids is not None else None,
         shard_count=plan.shard_count,
         fast_identify=fast_identify,
+        on_shards_known=side.reporter.set_shards if side.reporter else None,
     )
     metrics = serve_metrics(side, config.bot_metrics_port, guild_count=lambda: len(bot.guilds))
     log.info(
         "starting bot: shards %s of %s, Discord at %s, PostgreSQL at %s",
-        list(plan.shard_ids),
-        plan.shard_count,
+        list(plan.shard_ids) if plan.shard_ids is not None else "(Discord's recommendation)",
+        plan.shard_count or "auto",
         config.discord_api_base,
         where,
     )

@@ -41,15 +41,19 @@ class GuildkitBot(commands.AutoShardedBot):
         services: BotServices,
         warmer: GuildWarmer,
         *,
-        shard_ids: list[int],
-        shard_count: int,
+        shard_ids: list[int] | None,
+        shard_count: int | None,
         fast_identify: bool,
+        on_shards_known: Callable[[tuple[int, ...], int], None] | None = None,
     ) -> None:
+        # Leaving both out makes discord.py ask Discord for the recommended shard count.
+        sharding: dict[str, Any] = (
+            {} if shard_ids is None else {"shard_ids": shard_ids, "shard_count": shard_count}
+        )
         super().__init__(
             command_prefix=self._prefix_for,
             intents=bot_intents(),
-            shard_ids=shard_ids,
-            shard_count=shard_count,
+            **sharding,
             help_command=None,  # `help` lives in the core extension and reads the settings
             # Message authors arrive with their roles in the payload; chunking every guild's
             # member list at start would cost minutes on a large bot and buys nothing here.
@@ -61,6 +65,7 @@ class GuildkitBot(commands.AutoShardedBot):
         self.services = services
         self.warmer = warmer
         self._fast_identify = fast_identify
+        self._on_shards_known = on_shards_known
         self.message_guards: list[MessageGuard] = []
         self.add_check(self._command_enabled)
 
@@ -86,6 +91,8 @@ class GuildkitBot(commands.AutoShardedBot):
             shards,
             self.shard_count,
         )
+        if self._on_shards_known is not None and self.shard_count:
+            self._on_shards_known(tuple(shards), self.shard_count)
         self.warmer.add({g.id for g in self.guilds})
 
     async def on_shard_resumed(self, shard_id: int) -> None:
