@@ -77,7 +77,7 @@ async def test_the_page_shows_a_reply_the_moment_the_bot_sends_it(browser: Brows
 @pytest.mark.skipif(not has_bot_and_dashboard(), reason="`guildkit bot` not merged yet")
 @pytest.mark.timeout(400)
 async def test_the_real_bot_answers_a_message_typed_into_the_page(
-    browser: Browser, data_dir: Path
+    browser: Browser, data_dir: Path, tmp_path: Path
 ) -> None:
     system = RunningSystem(data_dir)
     try:
@@ -87,8 +87,8 @@ async def test_the_real_bot_answers_a_message_typed_into_the_page(
         await expect(page.locator("#status")).to_have_text("live")
         await _say(page, "!ping")
         await expect(page.locator(".msg.bot .text").first).to_contain_text("pong", timeout=30_000)
-        shot = Path("/tmp") / "guildkit-chat.png"
-        await page.screenshot(path=str(shot))
+        # Kept with pytest's retained temporary directories, for a person to look at.
+        await page.screenshot(path=str(tmp_path / "chat.png"))
         assert await asyncio.to_thread(system.stop) == 0
     finally:
         system.close()
