@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -116,8 +118,15 @@ class RunningSystem:
         wait_until(answered, within, f"a pong to {command!r}", step=0)
         return time.monotonic() - began
 
-    def stop(self, within: float = 60.0) -> int:
-        code = self.process.terminate(timeout=within)
+    def stop(self, sig: signal.Signals = signal.SIGTERM, within: float = 60.0) -> int:
+        """Send `sig` to `guildkit run` alone (as a terminal's Ctrl-C or a service manager
+        would) and return its exit status."""
+        if sig is signal.SIGTERM:
+            return self.process.terminate(timeout=within)
+        os.kill(self.process.pid, sig)
+        wait_until(lambda: not self.process.alive(), within, f"guildkit run to stop on {sig.name}")
+        code = self.process.returncode
+        assert code is not None
         return code
 
     def close(self) -> None:

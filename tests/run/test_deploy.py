@@ -85,3 +85,11 @@ def test_readme_has_a_section_per_way_of_running() -> None:
         "PM2",
         "Docker Compose",
     } <= headings
+
+
+def test_make_run_installs_then_runs() -> None:
+    makefile = (DEPLOY.parent / "Makefile").read_text()
+    match = re.search(r"^run: (.*)\n\t(.*)$", makefile, re.MULTILINE)
+    assert match is not None
+    assert "install" in match.group(1).split()
+    assert match.group(2).strip() == "$(BIN)/guildkit run"

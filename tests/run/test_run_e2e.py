@@ -52,6 +52,16 @@ def test_run_from_nothing_end_to_end(system: RunningSystem, data_dir: Path) -> N
     took = system.ping_until_pong(demo, "?ping", within=STALENESS_BOUND + 1)
     assert took <= STALENESS_BOUND + 1
 
+    # doctor, beside the running system, lists the bot with the change it has applied.
+    doctor = system.guildkit("doctor", check=False)
+    bots = [line for line in doctor.stdout.splitlines() if "applied change" in line]
+    assert len(bots) == 1, doctor.stdout
+    wait_until(
+        lambda: "(up to date)" in system.guildkit("doctor", check=False).stdout,
+        STALENESS_BOUND,
+        "doctor to show the bot up to date",
+    )
+
     # A second `guildkit run` on the same data directory refuses, naming the holder.
     second = system.guildkit("run", check=False)
     assert second.returncode != 0
@@ -104,6 +114,13 @@ def test_a_private_redis_that_dies_does_not_stop_the_system(
         system.ping_until_pong(demo, "%ping", within=STALENESS_BOUND + 1)
         assert time.monotonic() - began <= STALENESS_BOUND + 3
         assert system.http.get(f"{system.dashboard_url}/healthz").status_code == 200
-        assert system.stop() == 0
+        # Ctrl-C in a terminal, and a closed terminal, stop it as cleanly as SIGTERM.
+        assert system.stop(signal.SIGINT) == 0
+        assert read_postmaster(data_dir / "postgres") is None
+        system.process = system.spawn()
+        system.wait_running()
+        system.ping_until_pong(demo, "%ping", within=30)
+        assert system.stop(signal.SIGHUP) == 0
+        assert read_postmaster(data_dir / "postgres") is None
     finally:
         system.close()

@@ -29,6 +29,10 @@ from guildkit.supervisor import ChildSpec, OutputSink, RunLock, RunLockHeld, Sup
 
 log = logging.getLogger("guildkit.run")
 
+# SIGHUP too: a closed terminal or SSH session must stop the system cleanly, not orphan the
+# embedded PostgreSQL mid-write.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
@@ -170,7 +174,7 @@ async def _migrate(database_url: str) -> None:
 async def _supervise(p: Plan, output: OutputSink, *, json_logs: bool) -> None:
     supervisor = Supervisor(p.children, output)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, supervisor.request_stop)
     try:
         not_ready = await supervisor.start()
@@ -180,12 +184,36 @@ async def _supervise(p: Plan, output: OutputSink, *, json_logs: bool) -> None:
         log.info("stopping")
     finally:
         await supervisor.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _interrupt_on_stop_signals() -> None:
+    """Outside the supervisor's event loop (set-up, final shutdown), any stop signal unwinds
+    through the `finally` blocks, so the embedded PostgreSQL and the lock are still released."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _interrupt)
+
+
+def _already_stopping(_signum: int, _frame: object) -> None:
+    log.warning("already stopping: waiting for PostgreSQL to shut down cleanly")
 
 
 def run() -> None:
     """Run everything: migrations, then the bot, the dashboard and (offline) the sandbox."""
+    _interrupt_on_stop_signals()
+    try:
+        _run()
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _run() -> None:
     config = config_or_exit()
     json_logs = wants_json(sys.stdout)
     setup_logging("run")
@@ -214,7 +242,12 @@ def run() -> None:
         log.info("database schema is up to date")
         p = plan(config, database_url, json_logs=json_logs)
         output = OutputSink(json_mode=json_logs)
-        asyncio.run(_supervise(p, output, json_logs=json_logs))
+        try:
+            asyncio.run(_supervise(p, output, json_logs=json_logs))
+        finally:
+            # From here on only PostgreSQL's clean shutdown is left: let it finish.
+            for sig in _STOP_SIGNALS:
+                signal.signal(sig, _already_stopping)
     finally:
         if embedded is not None:
             # Last: the children have exited, so this is a clean shutdown unless some other
