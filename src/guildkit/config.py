@@ -101,9 +101,10 @@ class GuildkitConfig(BaseSettings):
         try:
             return resolve_database_url(None, self.data_dir)
         except EmbeddedPostgresError as exc:
+            detail = " / ".join(str(exc).splitlines())
             raise ConfigError(
                 f"DATABASE_URL is not set and the embedded PostgreSQL in "
-                f"GUILDKIT_DATA_DIR={self.data_dir} is unavailable: {exc}"
+                f"GUILDKIT_DATA_DIR={self.data_dir} is unavailable: {detail}"
             ) from None
 
     @property

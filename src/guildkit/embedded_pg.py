@@ -183,6 +183,12 @@ class EmbeddedPostgres:
 
     def acquire(self, timeout: float = 60.0) -> str:
         """Register as a user of the server, starting it if nobody runs it; returns its URL."""
+        try:
+            return self._acquire(timeout)
+        except OSError as exc:
+            raise EmbeddedPostgresError(f"{exc.strerror or exc}: {exc.filename or ''}") from None
+
+    def _acquire(self, timeout: float) -> str:
         with self._mutex:
             if self._users_handle is not None:
                 return self.url

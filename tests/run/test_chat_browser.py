@@ -74,7 +74,9 @@ async def test_the_page_shows_a_reply_the_moment_the_bot_sends_it(browser: Brows
         await expect(page.locator("#members")).to_contain_text("Newcomer")
 
 
-@pytest.mark.skipif(not has_bot_and_dashboard(), reason="`guildkit bot` not merged yet")
+@pytest.mark.skipif(
+    not has_bot_and_dashboard(), reason="`guildkit bot` and `guildkit dashboard` not merged yet"
+)
 @pytest.mark.timeout(400)
 async def test_the_real_bot_answers_a_message_typed_into_the_page(
     browser: Browser, data_dir: Path, tmp_path: Path
