@@ -118,6 +118,26 @@ class RunningSystem:
         wait_until(answered, within, f"a pong to {command!r}", step=0)
         return time.monotonic() - began
 
+    def dashboard_session(self, demo: Demo) -> tuple[httpx.Client, str]:
+        """Log in to the dashboard as the demo guild's owner through the stand-in's OAuth2
+        consent page (a query parameter picks the user); returns the client and CSRF token."""
+        owner = next(
+            m["id"]
+            for g in self.http.get(f"{self.sandbox_url}/chat/api/state").json()["guilds"]
+            if g["id"] == demo.guild_id
+            for m in g["members"]
+            if m["owner"]
+        )
+        client = httpx.Client(timeout=10)
+        to_discord = client.get(f"{self.dashboard_url}/auth/login")
+        assert to_discord.status_code in (302, 303, 307), to_discord.text
+        back = client.get(f"{to_discord.headers['location']}&sandbox_user={owner}")
+        assert back.status_code in (302, 303, 307), back.text
+        done = client.get(back.headers["location"])
+        assert done.status_code < 400, done.text
+        session = client.get(f"{self.dashboard_url}/api/session").json()
+        return client, str(session["csrf_token"])
+
     def stop(self, sig: signal.Signals = signal.SIGTERM, within: float = 60.0) -> int:
         """Send `sig` to `guildkit run` alone (as a terminal's Ctrl-C or a service manager
         would) and return its exit status."""

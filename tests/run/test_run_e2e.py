@@ -52,6 +52,27 @@ def test_run_from_nothing_end_to_end(system: RunningSystem, data_dir: Path) -> N
     took = system.ping_until_pong(demo, "?ping", within=STALENESS_BOUND + 1)
     assert took <= STALENESS_BOUND + 1
 
+    # The same through the dashboard's API, as an admin would: logged in via the stand-in.
+    dashboard, csrf = system.dashboard_session(demo)
+    try:
+        patched = dashboard.patch(
+            f"{system.dashboard_url}/api/guilds/{demo.guild_id}/settings",
+            json={"prefix": "?", "welcome": {"enabled": True}},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["version"] == 2
+        system.ping_until_pong(demo, "?ping", within=STALENESS_BOUND + 1)
+        wait_until(
+            lambda: dashboard.get(f"{system.dashboard_url}/api/guilds/{demo.guild_id}/sync").json()[
+                "live"
+            ],
+            STALENESS_BOUND,
+            "the dashboard to report the change live",
+        )
+    finally:
+        dashboard.close()
+
     # doctor, beside the running system, lists the bot with the change it has applied.
     doctor = system.guildkit("doctor", check=False)
     bots = [line for line in doctor.stdout.splitlines() if "applied change" in line]
@@ -86,9 +107,12 @@ def test_run_from_nothing_end_to_end(system: RunningSystem, data_dir: Path) -> N
     system.wait_running()
     shown = json.loads(system.guildkit("settings", "show", demo.guild_id, "--json").stdout)
     assert shown["settings"]["prefix"] == "?"
-    assert shown["version"] == 1
+    assert shown["version"] == 2
+    assert shown["settings"]["welcome"]["enabled"] is True
     history = json.loads(system.guildkit("settings", "history", demo.guild_id, "--json").stdout)
-    assert [(h["version"], h["actor"]) for h in history] == [(1, "cli")]
+    assert [h["version"] for h in history] == [2, 1]
+    assert history[1]["actor"] == "cli"
+    assert history[0]["actor"] != "cli"
     # The demo guild's ids are deterministic, so the bot applies the stored settings to it.
     assert system.demo() == demo
     system.ping_until_pong(demo, "?ping", within=30)
