@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import database
+from guildkit.cli import dashboard, database
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 database.register(app)
+dashboard.register(app)
 
 
 @app.callback()

@@ -1,0 +1,51 @@
+"""The dashboard's dependencies, built once by the composition root and handed to create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guildkit.dashboard.discord_api import DiscordClient
+from guildkit.dashboard.metrics import DashboardMetrics
+from guildkit.dashboard.service import SettingsService
+from guildkit.dashboard.sessions import SessionCodec
+from guildkit.settings.redis_cache import RedisSettingsCache
+from guildkit.settings.store import SettingsStore
+from guildkit.settings.writer import SettingsWriter
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardOptions:
+    public_url: str | None = None
+    session_max_age_seconds: int = 8 * 3600
+    body_limit_bytes: int = 64 * 1024
+    heartbeat_window_seconds: int = 30
+    # Checks on writes use the user's guild list only if it is at most this old (DESIGN §7:
+    # "re-checked on every write").
+    write_permission_max_age_seconds: float = 10.0
+    htmx_path: Path | None = None
+
+    @property
+    def cookie_secure(self) -> bool:
+        return (self.public_url or "").lower().startswith("https://")
+
+
+@dataclass(slots=True)
+class Dashboard:
+    store: SettingsStore
+    writer: SettingsWriter
+    discord: DiscordClient
+    sessions: SessionCodec
+    options: DashboardOptions = field(default_factory=DashboardOptions)
+    redis_cache: RedisSettingsCache | None = None
+    metrics: DashboardMetrics = field(default_factory=DashboardMetrics)
+    service: SettingsService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.service = SettingsService(
+            self.store,
+            self.writer,
+            self.discord,
+            self.metrics,
+            heartbeat_window_seconds=self.options.heartbeat_window_seconds,
+        )

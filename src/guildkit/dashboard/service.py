@@ -1,0 +1,209 @@
+"""What the API and the pages do with settings; both surfaces map its outcomes to HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from guildkit.dashboard.discord_api import DiscordClient
+from guildkit.dashboard.metrics import DashboardMetrics
+from guildkit.dashboard.references import check_references
+from guildkit.dashboard.storage import StorageUnavailable, storage
+from guildkit.db.schema import bot_processes
+from guildkit.settings.errors import SettingsValidationError, VersionConflict
+from guildkit.settings.merge_patch import apply_merge_patch, json_diff
+from guildkit.settings.store import SettingsStore
+from guildkit.settings.types import HistoryEntry, VersionedSettings, WriteResult
+from guildkit.settings.validation import validate_settings
+from guildkit.settings.writer import SettingsWriter
+
+
+@dataclass(frozen=True, slots=True)
+class BotProcess:
+    instance_id: str
+    shard_ids: list[int]
+    applied_change_seq: int
+    heartbeat_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "shard_ids": self.shard_ids,
+            "applied_change_seq": self.applied_change_seq,
+            "heartbeat_at": self.heartbeat_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    guild_id: int
+    version: int
+    change_seq: int
+    processes: list[BotProcess]
+
+    @property
+    def applied_count(self) -> int:
+        return sum(1 for p in self.processes if p.applied_change_seq >= self.change_seq)
+
+    @property
+    def live(self) -> bool:
+        # With no live bot process nothing serves the settings, so they are not "live".
+        return bool(self.processes) and self.applied_count == len(self.processes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "guild_id": str(self.guild_id),
+            "version": self.version,
+            "change_seq": self.change_seq,
+            "live": self.live,
+            "processes": [p.to_json() for p in self.processes],
+        }
+
+
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    return {
+        "version": entry.version,
+        "change_seq": entry.change_seq,
+        "actor": entry.actor,
+        "at": entry.at.isoformat(),
+        "diff": json_diff(entry.before, entry.after),
+    }
+
+
+class SettingsService:
+    def __init__(
+        self,
+        store: SettingsStore,
+        writer: SettingsWriter,
+        discord: DiscordClient,
+        metrics: DashboardMetrics,
+        *,
+        heartbeat_window_seconds: int = 30,
+    ) -> None:
+        self.store = store
+        self._writer = writer
+        self._discord = discord
+        self._metrics = metrics
+        self._heartbeat_window = heartbeat_window_seconds
+
+    async def get(self, guild_id: int) -> VersionedSettings:
+        async with storage():
+            return await self.store.get(guild_id)
+
+    async def patch(
+        self, guild_id: int, patch: dict[str, Any], *, actor: str, expected_version: int | None
+    ) -> WriteResult:
+        """Validate (model, then Discord references), then write through the writer.
+
+        Raises SettingsValidationError, VersionConflict, StorageUnavailable, DiscordError.
+        """
+        current = await self.get(guild_id)
+        if expected_version is not None and expected_version != current.version:
+            self._metrics.writes.labels("conflict").inc()
+            raise VersionConflict(expected_version, current.version)
+        # Validated here on the current document so a bad id is reported before anything is
+        # written; the store validates again inside its transaction against whatever is current.
+        prospective = self._validated(apply_merge_patch(current.settings.to_json(), patch))
+        await self._check_references(guild_id, prospective)
+        return await self._write(
+            self._writer.patch(guild_id, patch, actor=actor, expected_version=expected_version)
+        )
+
+    async def revert(
+        self, guild_id: int, version: int, *, actor: str, expected_version: int | None
+    ) -> WriteResult:
+        """Raises as `patch`, and VersionNotFound for a version this guild never had."""
+        target = await self.content_at(guild_id, version)
+        if target is not None:
+            await self._check_references(guild_id, self._validated(target))
+        return await self._write(
+            self._writer.revert(guild_id, version, actor=actor, expected_version=expected_version)
+        )
+
+    async def content_at(self, guild_id: int, version: int) -> dict[str, Any] | None:
+        if version == 0:
+            return None
+        entries = await self.history(guild_id, limit=1, before_version=version + 1)
+        return entries[0].after if entries and entries[0].version == version else None
+
+    async def history(
+        self, guild_id: int, *, limit: int = 50, before_version: int | None = None
+    ) -> list[HistoryEntry]:
+        async with storage():
+            return await self.store.history(guild_id, limit=limit, before_version=before_version)
+
+    async def changes_since(self, guild_id: int, version: int) -> list[dict[str, Any]]:
+        """What changed from `version` to the current one (for a conflict explanation)."""
+        current = await self.get(guild_id)
+        if version >= current.version:
+            return []
+        if version == 0:
+            before: dict[str, Any] = VersionedSettings.defaults(guild_id).settings.to_json()
+        else:
+            entries = await self.history(guild_id, limit=1, before_version=version + 1)
+            if not entries:
+                return []
+            before = entries[0].after
+        return json_diff(before, current.settings.to_json())
+
+    async def sync(self, guild_id: int) -> SyncStatus:
+        p = bot_processes.c
+        query = (
+            select(p.instance_id, p.shard_ids, p.applied_change_seq, p.heartbeat_at)
+            .where(
+                p.heartbeat_at
+                > func.now() - text(f"interval '{int(self._heartbeat_window)} seconds'")
+            )
+            .order_by(p.instance_id)
+        )
+        async with storage():
+            current = await self.store.get(guild_id)
+            async with self.store.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        return SyncStatus(
+            guild_id=guild_id,
+            version=current.version,
+            change_seq=current.change_seq,
+            processes=[
+                BotProcess(
+                    instance_id=r.instance_id,
+                    shard_ids=list(r.shard_ids),
+                    applied_change_seq=int(r.applied_change_seq),
+                    heartbeat_at=r.heartbeat_at,
+                )
+                for r in rows
+            ],
+        )
+
+    def _validated(self, document: Any) -> Any:
+        try:
+            return validate_settings(document)
+        except SettingsValidationError:
+            self._metrics.writes.labels("invalid").inc()
+            raise
+
+    async def _check_references(self, guild_id: int, settings: Any) -> None:
+        try:
+            await check_references(self._discord, guild_id, settings)
+        except SettingsValidationError:
+            self._metrics.writes.labels("invalid").inc()
+            raise
+
+    async def _write(self, write: Any) -> WriteResult:
+        try:
+            async with storage():
+                result: WriteResult = await write
+        except VersionConflict:
+            self._metrics.writes.labels("conflict").inc()
+            raise
+        except SettingsValidationError:
+            self._metrics.writes.labels("invalid").inc()
+            raise
+        except StorageUnavailable:
+            self._metrics.writes.labels("unavailable").inc()
+            raise
+        self._metrics.writes.labels("ok" if result.changed else "unchanged").inc()
+        return result
