@@ -338,7 +338,7 @@ async def test_rights_are_rechecked_on_write(
             await sb.remove_member(scene.guild, scene.admin)
             refused = await client.patch(url, json={"prefix": "2"}, headers=unsafe(csrf))
             assert refused.status_code == 404
-            assert (await client.get(url)).json()["settings"]["prefix"] == "1"
+            assert (await built.dashboard.store.get(scene.guild)).settings.prefix == "1"
     finally:
         await built.close()
 
