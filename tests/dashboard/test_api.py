@@ -223,14 +223,15 @@ async def test_patch_needs_a_json_media_type(client: httpx.AsyncClient, scene: S
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, scene: Scene) -> None:
     csrf = await login(client, scene.owner)
-    big = json.dumps({"welcome": {"message": "x" * 70_000}})
+    big = json.dumps({"welcome": {"message": "x" * 300_000}})
     response = await client.patch(
         f"/api/guilds/{scene.guild}/settings", content=big, headers=unsafe(csrf)
     )
     assert response.status_code == 413
+    assert "frame-ancestors" in response.headers["content-security-policy"]
 
     async def chunks():  # type: ignore[no-untyped-def]
-        for _ in range(80):
+        for _ in range(300):
             yield b" " * 1024
 
     streamed = await client.patch(

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -19,6 +19,7 @@ from guildkit.dashboard.access import (
 from guildkit.dashboard.discord_api import DiscordUnavailable
 from guildkit.dashboard.permissions import manageable
 from guildkit.dashboard.service import SyncStatus, history_json
+from guildkit.dashboard.sessions import Session
 from guildkit.settings.errors import SettingsValidationError
 from guildkit.settings.types import VersionedSettings
 
@@ -26,17 +27,6 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 _ETAG = re.compile(r'^"(\d{1,10})"$')
-
-
-class PreconditionFailed(Exception):
-    def __init__(self, current: VersionedSettings, expected: int | None) -> None:
-        self.current = current
-        self.expected = expected
-        super().__init__(
-            f"the settings are at version {current.version}"
-            + (f", not {expected}" if expected is not None else "")
-            + ": someone saved first; reload, reapply your change and retry"
-        )
 
 
 class UnsupportedMediaType(Exception):
@@ -181,7 +171,7 @@ async def patch_settings(request: Request, guild_id: str) -> Response:
 async def get_history(
     request: Request,
     guild_id: str,
-    limit: Annotated[int, Field(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_version: int | None = None,
 ) -> list[dict[str, Any]]:
     session = require_session(request)
@@ -198,9 +188,12 @@ async def get_history(
     summary="Write a new version with an earlier version's content",
 )
 async def revert_settings(
-    request: Request, guild_id: str, body: Annotated[RevertIn, Body()]
+    request: Request,
+    guild_id: str,
+    # A dependency, so 401/403 are decided before the body is validated (422).
+    session: Annotated[Session, Depends(require_csrf_header)],
+    body: Annotated[RevertIn, Body()],
 ) -> Response:
-    session = require_csrf_header(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=True)
     expected = parse_if_match(request.headers.get("if-match"))
     result = await dashboard_of(request).service.revert(

@@ -40,8 +40,8 @@ def create_app(
     # pages first declares /static/htmx.min.js, which must win over the static mount.
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Added last = outermost: the limit and headers apply to every response, errors included.
+    # Added last = outermost: headers go on every response (a 413 included), and metrics count it.
+    app.add_middleware(BodyLimit, limit=dashboard.options.body_limit_bytes)
     app.add_middleware(RequestMetrics, metrics=dashboard.metrics)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, limit=dashboard.options.body_limit_bytes)
     return app

@@ -18,7 +18,9 @@ from guildkit.settings.writer import SettingsWriter
 class DashboardOptions:
     public_url: str | None = None
     session_max_age_seconds: int = 8 * 3600
-    body_limit_bytes: int = 64 * 1024
+    # The largest valid settings document (50 custom commands of 2000 characters, 200 blocked
+    # words, ...) is about 120 KB, more once form-encoded; anything far beyond is refused unread.
+    body_limit_bytes: int = 256 * 1024
     heartbeat_window_seconds: int = 30
     # Checks on writes use the user's guild list only if it is at most this old (DESIGN §7:
     # "re-checked on every write").

@@ -140,7 +140,6 @@ class DiscordClient:
                 "redirect_uri": redirect_uri,
                 "code_challenge": code_challenge,
                 "code_challenge_method": "S256",
-                "prompt": "none",
             }
         )
         return f"{self.api_base}/oauth2/authorize?{query}"
