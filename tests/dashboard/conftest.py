@@ -78,12 +78,13 @@ def build(
     sandbox: RunningSandbox,
     *,
     with_redis: bool = True,
+    redis_url: str = BASE_REDIS_URL,
     options: DashboardOptions | None = None,
     pool_size: int = 10,
 ) -> Built:
     engine = create_engine(to_sqlalchemy_url(database_url), pool_size=pool_size)
     redis = (
-        Redis.from_url(BASE_REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25)
+        Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
         if with_redis
         else None
     )

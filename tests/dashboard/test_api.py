@@ -524,3 +524,24 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient, scene: Scene) 
     response = await client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
     assert response.status_code == 204
     assert (await client.get("/api/session")).status_code == 401
+
+
+async def test_redis_down_never_fails_a_write(
+    database_url: str, sandbox: RunningSandbox, scene: Scene
+) -> None:
+    # A Redis that refuses connections: the write commits, invalidation is skipped, ready stays.
+    built = build(database_url, sandbox, redis_url=f"redis://127.0.0.1:{free_port()}")
+    try:
+        async with client_for(built.app) as client:
+            csrf = await login(client, scene.owner)
+            started = time.perf_counter()
+            response = await client.patch(
+                f"/api/guilds/{scene.guild}/settings", json={"prefix": "r"}, headers=unsafe(csrf)
+            )
+            assert response.status_code == 200 and response.json()["version"] == 1
+            assert time.perf_counter() - started < 5
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["checks"]["redis"]["ok"] is False
+    finally:
+        await built.close()
