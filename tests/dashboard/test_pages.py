@@ -71,6 +71,7 @@ async def test_welcome_message_with_script_is_escaped(
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; {user}" in page
     history = (await client.get(f"/guilds/{scene.guild}/history")).text
     assert "<script>alert" not in history
+    assert "&#34;&lt;script&gt;alert(\\&#34;x\\&#34;)&lt;/script&gt; {user}&#34;" in history
 
 
 async def test_form_save_without_javascript(client: httpx.AsyncClient, scene: Scene) -> None:
@@ -164,7 +165,7 @@ async def test_conflict_explains_and_keeps_input(
     conflict = await client.post(f"/guilds/{scene.guild}/moderation", data=mine)
     assert conflict.status_code == 412
     assert "Someone saved first" in conflict.text
-    assert "<th>prefix</th>" in conflict.text and '"%"' in conflict.text  # what changed
+    assert "<th>prefix</th>" in conflict.text and "&#34;%&#34;" in conflict.text  # what changed
     assert "spoiler\nfoo</textarea>" in conflict.text  # their input kept
     assert hidden(conflict.text, "version") == "1"
     retry = await client.post(f"/guilds/{scene.guild}/moderation", data={**mine, "version": "1"})
@@ -220,7 +221,7 @@ async def test_history_page_shows_diffs_and_reverts(
         )
     page = (await client.get(f"/guilds/{scene.guild}/history")).text
     assert "Version 2" in page and "Version 1" in page
-    assert '"a"' in page and '"b"' in page
+    assert "&#34;a&#34;" in page and "&#34;b&#34;" in page
     assert "Revert to this" in page
     reverted = await client.post(
         f"/guilds/{scene.guild}/history/revert",

@@ -159,3 +159,16 @@ def test_templates_escape_user_text() -> None:
         "error.html", {"status": 400, "message": "<img src=x onerror=alert(1)>", "session": None}
     )
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_show_value_names_ids_and_stays_escaped() -> None:
+    from guildkit.dashboard.rendering import show_value
+
+    names = {"1": "#general", "2": "@Mods"}
+    assert show_value("1", names) == "#general"
+    assert show_value(["2"], names) == "@Mods"
+    assert show_value("<b>", names) == '"<b>"'
+    html = render_text(
+        "_sync.html", {"guild_id": "1", "seq": 1, "applied": 0, "total": 0, "poll": 1}
+    )
+    assert "No bot process" in html

@@ -257,6 +257,7 @@ async def _section(
         "values": values,
         "errors": errors,
         "channels": channels,
+        "names": _names(channels, roles),
         "text_channels": [c for c in channels if c.is_text],
         "roles": roles,
         "assignable_roles": [r for r in roles if not r.managed and r.id != guild.id],
@@ -301,7 +302,9 @@ async def _history(
     service = dashboard_of(request).service
     current = await service.get(gid)
     entries = await service.history(gid, limit=25, before_version=before_version)
+    channels, roles, _ = await _guild_objects(request, guild.id)
     context = {
+        "names": _names(channels, roles),
         "guild": guild,
         "section": "history",
         "sections": SECTIONS,
@@ -313,6 +316,10 @@ async def _history(
         "saved": saved,
     }
     return render(request, "history.html", context, status_code=status)
+
+
+def _names(channels: list[Channel], roles: list[Role]) -> dict[str, str]:
+    return {c.id: f"#{c.name}" for c in channels} | {r.id: f"@{r.name}" for r in roles}
 
 
 def _field(form: Any, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +20,22 @@ environment: Final = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def show_value(value: Any, names: Mapping[str, str] | None = None) -> str:
+    """A settings value for people: ids as channel/role names where known, the rest as JSON.
+
+    Returns plain text, so autoescaping still applies (unlike the `tojson` filter's output).
+    """
+    lookup = names or {}
+    if isinstance(value, str) and value in lookup:
+        return lookup[value]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v in lookup for v in value):
+        return ", ".join(lookup[v] for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+environment.filters["show"] = show_value
 
 
 def is_htmx(request: Request) -> bool:
