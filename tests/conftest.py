@@ -20,6 +20,8 @@ from guildkit.db.engine import create_engine
 from guildkit.db.migrate import upgrade_to_head
 from guildkit.settings.store import SettingsStore
 
+pytest_plugins = ["tests.support.fixtures"]
+
 BASE_PG_URL = os.environ.get(
     "GUILDKIT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import dashboard, database
+from guildkit.cli import dashboard, database, doctor, sandbox, settings_cmd
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -15,6 +15,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 database.register(app)
+settings_cmd.register(app)
+doctor.register(app)
+sandbox.register(app)
 dashboard.register(app)
 
 
@@ -30,3 +33,7 @@ def main() -> None:
         # A configuration problem is the user's to fix: one line, no traceback.
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

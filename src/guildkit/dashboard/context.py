@@ -21,7 +21,8 @@ class DashboardOptions:
     # The largest valid settings document (50 custom commands of 2000 characters, 200 blocked
     # words, ...) is about 120 KB, more once form-encoded; anything far beyond is refused unread.
     body_limit_bytes: int = 256 * 1024
-    heartbeat_window_seconds: int = 30
+    # Bot processes heartbeat every 2 s; one silent for 15 s is gone (as `guildkit doctor` says).
+    heartbeat_window_seconds: float = 15.0
     # Checks on writes use the user's guild list only if it is at most this old (DESIGN §7:
     # "re-checked on every write").
     write_permission_max_age_seconds: float = 10.0

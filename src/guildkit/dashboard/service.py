@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-
-from sqlalchemy import func, select, text
 
 from guildkit.dashboard.discord_api import DiscordClient
 from guildkit.dashboard.metrics import DashboardMetrics
 from guildkit.dashboard.references import check_references
 from guildkit.dashboard.storage import StorageUnavailable, storage
-from guildkit.db.schema import bot_processes
 from guildkit.settings.errors import SettingsValidationError, VersionConflict
+from guildkit.settings.history_view import history_document
 from guildkit.settings.merge_patch import apply_merge_patch, json_diff
+from guildkit.settings.process_status import ProcessRegistry, ProcessStatus
 from guildkit.settings.store import SettingsStore
 from guildkit.settings.types import HistoryEntry, VersionedSettings, WriteResult
 from guildkit.settings.validation import validate_settings
@@ -22,27 +20,11 @@ from guildkit.settings.writer import SettingsWriter
 
 
 @dataclass(frozen=True, slots=True)
-class BotProcess:
-    instance_id: str
-    shard_ids: list[int]
-    applied_change_seq: int
-    heartbeat_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "instance_id": self.instance_id,
-            "shard_ids": self.shard_ids,
-            "applied_change_seq": self.applied_change_seq,
-            "heartbeat_at": self.heartbeat_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class SyncStatus:
     guild_id: int
     version: int
     change_seq: int
-    processes: list[BotProcess]
+    processes: list[ProcessStatus]
 
     @property
     def applied_count(self) -> int:
@@ -59,18 +41,20 @@ class SyncStatus:
             "version": self.version,
             "change_seq": self.change_seq,
             "live": self.live,
-            "processes": [p.to_json() for p in self.processes],
+            "processes": [
+                {
+                    "instance_id": p.instance_id,
+                    "shard_ids": list(p.shard_ids),
+                    "applied_change_seq": p.applied_change_seq,
+                    "heartbeat_at": p.heartbeat_at.isoformat(),
+                }
+                for p in self.processes
+            ],
         }
 
 
-def history_json(entry: HistoryEntry) -> dict[str, Any]:
-    return {
-        "version": entry.version,
-        "change_seq": entry.change_seq,
-        "actor": entry.actor,
-        "at": entry.at.isoformat(),
-        "diff": json_diff(entry.before, entry.after),
-    }
+# One document shape for the API, the pages and the CLI.
+history_json = history_document
 
 
 class SettingsService:
@@ -81,13 +65,14 @@ class SettingsService:
         discord: DiscordClient,
         metrics: DashboardMetrics,
         *,
-        heartbeat_window_seconds: int = 30,
+        heartbeat_window_seconds: float = 15.0,
     ) -> None:
         self.store = store
         self._writer = writer
         self._discord = discord
         self._metrics = metrics
         self._heartbeat_window = heartbeat_window_seconds
+        self._processes = ProcessRegistry(store.engine)
 
     async def get(self, guild_id: int) -> VersionedSettings:
         async with storage():
@@ -150,32 +135,14 @@ class SettingsService:
         return json_diff(before, current.settings.to_json())
 
     async def sync(self, guild_id: int) -> SyncStatus:
-        p = bot_processes.c
-        query = (
-            select(p.instance_id, p.shard_ids, p.applied_change_seq, p.heartbeat_at)
-            .where(
-                p.heartbeat_at
-                > func.now() - text(f"interval '{int(self._heartbeat_window)} seconds'")
-            )
-            .order_by(p.instance_id)
-        )
         async with storage():
             current = await self.store.get(guild_id)
-            async with self.store.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
+            processes = await self._processes.live(max_age_seconds=self._heartbeat_window)
         return SyncStatus(
             guild_id=guild_id,
             version=current.version,
             change_seq=current.change_seq,
-            processes=[
-                BotProcess(
-                    instance_id=r.instance_id,
-                    shard_ids=list(r.shard_ids),
-                    applied_change_seq=int(r.applied_change_seq),
-                    heartbeat_at=r.heartbeat_at,
-                )
-                for r in rows
-            ],
+            processes=processes,
         )
 
     def _validated(self, document: Any) -> Any:

@@ -91,7 +91,10 @@ class SandboxMessage:
 
 @dataclass(frozen=True)
 class BotAction:
-    """A REST call's effect: message_sent, message_deleted, role_added or role_removed."""
+    """What a REST call did.
+
+    `kind` is message_sent, message_deleted, role_added, role_removed or member_kicked.
+    """
 
     seq: int
     kind: str
@@ -203,9 +206,15 @@ class SandboxClient:
         await self._call("DELETE", f"/guilds/{guild_id}/bot")
 
     async def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
+        """The bot's managed role; @everyone's permissions still apply on top, as on Discord."""
         await self._call(
             "PUT", f"/guilds/{guild_id}/bot/permissions", json={"permissions": permissions}
         )
+
+    async def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        """Edit any role, e.g. @everyone (whose id is the guild's id)."""
+        body = {"permissions": permissions}
+        await self._call("PATCH", f"/guilds/{guild_id}/roles/{role_id}", json=body)
 
     async def create_channel(
         self, guild_id: int, name: str, *, topic: str | None = None

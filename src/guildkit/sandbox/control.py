@@ -151,6 +151,15 @@ async def create_role(request: web.Request) -> web.Response:
     return json_response(payloads.role(r))
 
 
+@routes.patch(f"{PREFIX}/guilds/{{guild_id}}/roles/{{role_id}}")
+async def edit_role(request: web.Request) -> web.Response:
+    body = await _body(request)
+    request.app[STATE].set_role_permissions(
+        snowflake(request, "guild_id"), snowflake(request, "role_id"), int(body["permissions"])
+    )
+    return no_content()
+
+
 @routes.post(f"{PREFIX}/guilds/{{guild_id}}/members")
 async def add_member(request: web.Request) -> web.Response:
     body = await _body(request)

@@ -133,6 +133,7 @@ class GatewayHub:
                 "intents": s.intents,
                 "seq": s.seq,
                 "connected": s.connection is not None,
+                "compression": None if s.connection is None else s.connection.compression,
             }
             for s in self.sessions.values()
         ]
@@ -270,7 +271,7 @@ class GatewayHub:
             "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
-            "resumegateway_url": gateway_url(request),
+            "resume_gateway_url": gateway_url(request),
             "shard": [shard_id, shard_count],
             "application": {"id": str(bot.id), "flags": 0},
             "private_channels": [],

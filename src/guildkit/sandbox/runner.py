@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from guildkit.sandbox import demo as demo_scene
 from guildkit.sandbox.app import create_app
 from guildkit.sandbox.appkeys import HUB, STATE
 from guildkit.sandbox.defaults import (
@@ -18,7 +20,7 @@ from guildkit.sandbox.defaults import (
     DEFAULT_CLIENT_SECRET,
     HEARTBEAT_INTERVAL_MS,
 )
-from guildkit.sandbox.demo import DemoIds, seed_demo
+from guildkit.sandbox.demo import DemoIds
 from guildkit.sandbox.gateway import GatewayHub
 from guildkit.sandbox.state import SandboxState
 
@@ -30,6 +32,7 @@ class RunningSandbox:
     client_id: str
     client_secret: str
     app: web.Application
+    demo: DemoIds | None = None
 
     @property
     def api_base(self) -> str:
@@ -57,8 +60,12 @@ async def run_sandbox(
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS,
+    seed_demo: bool = False,
 ) -> AsyncIterator[RunningSandbox]:
-    """Serve the sandbox on `host:port` (0: any free port) for the duration of the block."""
+    """Serve the sandbox on `host:port` (0: any free port) for the duration of the block.
+
+    With `seed_demo`, the demo guild exists from the start and its ids are `sandbox.demo`.
+    """
     app = create_app(
         bot_token=bot_token,
         client_id=client_id,
@@ -77,6 +84,7 @@ async def run_sandbox(
             client_id=client_id,
             client_secret=client_secret,
             app=app,
+            demo=demo_scene.seed_demo(app[STATE]) if seed_demo else None,
         )
     finally:
         await runner.cleanup()
@@ -101,15 +109,15 @@ def serve(
             bot_token=bot_token,
             client_id=client_id,
             client_secret=client_secret,
+            seed_demo=seed_demo,
         ) as sandbox:
-            demo = _seed(sandbox.state) if seed_demo else None
             if on_started is not None:
-                on_started(sandbox, demo)
-            await asyncio.Event().wait()
+                on_started(sandbox, sandbox.demo)
+            stop = asyncio.Event()
+            # SIGTERM is how `guildkit run` stops its children: shut down cleanly on it too.
+            with contextlib.suppress(NotImplementedError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            await stop.wait()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())
-
-
-def _seed(state: SandboxState) -> DemoIds:
-    return seed_demo(state)

@@ -40,7 +40,10 @@ class SandboxState:
 
     def reset(self) -> None:
         """Forget everything except credentials and listeners; the id sequence restarts too."""
-        self.snowflakes = SnowflakeGenerator()
+        self.snowflakes = SnowflakeGenerator(worker_id=1)
+        # Guilds draw from their own stream so that consecutive guilds land on consecutive
+        # shards, whatever else was created in between.
+        self.guild_snowflakes = SnowflakeGenerator(worker_id=2)
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -190,7 +193,7 @@ class SandboxState:
         bot_permissions: int = perms.BOT_DEFAULT,
     ) -> Guild:
         self.user(owner_id)
-        gid = self.snowflakes.next()
+        gid = self.guild_snowflakes.next()
         g = Guild(id=gid, name=name, owner_id=owner_id)
         g.roles[gid] = Role(
             id=gid, guild_id=gid, name="@everyone", permissions=perms.EVERYONE_DEFAULT, position=0
@@ -242,9 +245,14 @@ class SandboxState:
         self.touch()
 
     def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
+        """Set the bot's managed role; like on Discord, @everyone's permissions still add up."""
         role = self.bot_role(guild_id)
         if role is None:
             raise errors.missing_access()
+        self.set_role_permissions(guild_id, role.id, permissions)
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        role = self.role(guild_id, role_id)
         role.permissions = permissions
         self._emit_role("GUILD_ROLE_UPDATE", role)
 
@@ -325,10 +333,15 @@ class SandboxState:
         self.touch()
         return m
 
-    def remove_member(self, guild_id: int, user_id: int) -> None:
+    def remove_member(
+        self, guild_id: int, user_id: int, *, actor_id: int | None = None, reason: str | None = None
+    ) -> None:
+        """A member leaves, or with `actor_id` is kicked (recorded as `member_kicked`)."""
         g = self.guild(guild_id)
         if g.members.pop(user_id, None) is None:
             raise errors.unknown("Member")
+        if actor_id is not None:
+            self._record("member_kicked", actor_id, guild_id, user_id=user_id, reason=reason)
         data = {"guild_id": str(guild_id), "user": payloads.user(self.user(user_id))}
         self.emit(GatewayEvent("GUILD_MEMBER_REMOVE", data, guild_id, Intent.GUILD_MEMBERS))
         self.touch()

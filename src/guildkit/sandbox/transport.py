@@ -19,6 +19,7 @@ class GatewayConnection:
     ) -> None:
         self.ws = ws
         self._request = request
+        self.compression = "zlib-stream" if zlib_stream else None
         # zlib-stream: one deflate context for the whole connection, each frame ending in a
         # Z_SYNC_FLUSH marker (00 00 ff ff), which is how discord.py finds message boundaries.
         self._deflate = zlib.compressobj() if zlib_stream else None

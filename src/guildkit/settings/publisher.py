@@ -18,6 +18,8 @@ class InvalidationPublisher:
     def __init__(self, l2: RedisSettingsCache | None, *, budget_seconds: float = 0.25) -> None:
         self._l2 = l2
         self._budget = budget_seconds
+        self._failing = False
+        self.failures = 0
 
     async def publish(self, signal: ChangeSignal) -> bool:
         if self._l2 is None:
@@ -26,12 +28,19 @@ class InvalidationPublisher:
             async with asyncio.timeout(self._budget):
                 await self._l2.tombstone_and_publish(signal)
         except (RedisUnavailable, TimeoutError) as exc:
-            log.warning(
+            self.failures += 1
+            # One warning per outage, not one per write: an outage can last for thousands.
+            log.log(
+                logging.DEBUG if self._failing else logging.WARNING,
                 "settings invalidation for guild %s v%s not published to Redis (%s); "
-                "readers will pick it up through NOTIFY or catch-up",
+                "readers pick changes up through NOTIFY or catch-up until Redis is back",
                 signal.guild_id,
                 signal.version,
                 exc,
             )
+            self._failing = True
             return False
+        if self._failing:
+            log.warning("settings invalidations reach Redis again")
+            self._failing = False
         return True

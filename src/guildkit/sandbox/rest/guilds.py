@@ -68,11 +68,7 @@ async def get_member(request: web.Request) -> web.Response:
     return json_response(state.member_json(state.member(guild_id, snowflake(request, "user_id"))))
 
 
-async def _change_role(request: web.Request, *, add: bool) -> web.Response:
-    state, guild_id = _bot_guild(request)
-    user_id = snowflake(request, "user_id")
-    role_id = snowflake(request, "role_id")
-    state.member(guild_id, user_id)
+def _check_can_assign(state: SandboxState, guild_id: int, role_id: int) -> None:
     role = state.role(guild_id, role_id)
     bot_id = state.bot_user.id
     allowed = has(state.permissions_of(guild_id, bot_id), Permission.MANAGE_ROLES)
@@ -84,9 +80,56 @@ async def _change_role(request: web.Request, *, add: bool) -> web.Response:
         or (not is_owner and role.position >= state.top_role_position(guild_id, bot_id))
     ):
         raise errors.missing_permissions()
+
+
+async def _change_role(request: web.Request, *, add: bool) -> web.Response:
+    state, guild_id = _bot_guild(request)
+    user_id = snowflake(request, "user_id")
+    role_id = snowflake(request, "role_id")
+    state.member(guild_id, user_id)
+    bot_id = state.bot_user.id
+    _check_can_assign(state, guild_id, role_id)
     state.change_member_role(
         guild_id, user_id, role_id, add=add, actor_id=bot_id, reason=audit_reason(request)
     )
+    return no_content()
+
+
+@routes.patch("/guilds/{guild_id}/members/{user_id}")
+async def edit_member(request: web.Request) -> web.Response:
+    """`member.edit(roles=...)` and `add_roles(..., atomic=False)`: the whole role list at once."""
+    state, guild_id = _bot_guild(request)
+    user_id = snowflake(request, "user_id")
+    member = state.member(guild_id, user_id)
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise errors.invalid_form_body("expected a JSON object")
+    if "roles" in body:
+        wanted = [int(r) for r in body["roles"] or []]
+        added = [r for r in wanted if r not in member.role_ids]
+        removed = [r for r in member.role_ids if r not in wanted]
+        for role_id in added + removed:
+            _check_can_assign(state, guild_id, role_id)
+        reason = audit_reason(request)
+        for role_id in added:
+            state.change_member_role(
+                guild_id, user_id, role_id, add=True, actor_id=state.bot_user.id, reason=reason
+            )
+        for role_id in removed:
+            state.change_member_role(
+                guild_id, user_id, role_id, add=False, actor_id=state.bot_user.id, reason=reason
+            )
+    return json_response(state.member_json(member))
+
+
+@routes.delete("/guilds/{guild_id}/members/{user_id}")
+async def kick_member(request: web.Request) -> web.Response:
+    state, guild_id = _bot_guild(request)
+    user_id = snowflake(request, "user_id")
+    state.member(guild_id, user_id)
+    if not has(state.permissions_of(guild_id, state.bot_user.id), Permission.KICK_MEMBERS):
+        raise errors.missing_permissions()
+    state.remove_member(guild_id, user_id, actor_id=state.bot_user.id, reason=audit_reason(request))
     return no_content()
 
 

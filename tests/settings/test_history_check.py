@@ -1,0 +1,41 @@
+"""The oracle itself must catch what it is there to catch."""
+
+from __future__ import annotations
+
+from tests.settings.history_check import check_history
+
+
+def read(t: float, version: int, guild: str = "1") -> dict[str, object]:
+    return {"event": "read", "guild": guild, "version": version, "t": t}
+
+
+def test_a_clean_history_passes() -> None:
+    verdict = check_history(
+        [{"guild": "1", "version": 2, "t": 10.0}],
+        {"r": [read(0, 1), read(10.5, 2), read(30, 2)]},
+        {"1": 2},
+        bound=5,
+    )
+    assert verdict.violations == [] and verdict.propagation == [0.5]
+
+
+def test_a_read_older_than_the_bound_is_caught() -> None:
+    verdict = check_history(
+        [{"guild": "1", "version": 2, "t": 10.0}],
+        {"r": [read(0, 1), read(15.5, 2), read(30, 2)]},
+        {"1": 2},
+        bound=5,
+    )
+    assert len(verdict.stale_reads) == 1
+
+
+def test_going_backwards_and_errors_and_disagreement_are_caught() -> None:
+    verdict = check_history(
+        [],
+        {"r": [read(0, 3), read(1, 2), {"event": "error", "guild": "1", "t": 2}]},
+        {"1": 3},
+        bound=5,
+    )
+    assert len(verdict.backwards) == 1
+    assert len(verdict.read_errors) == 1
+    assert len(verdict.disagreements) == 1
