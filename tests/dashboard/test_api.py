@@ -16,6 +16,7 @@ from guildkit.db.schema import bot_processes
 from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox
 from tests.dashboard.conftest import SECRET, Built, Scene, build, client_for, free_port, login
+from tests.support.postgres_server import PostgresServer
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
@@ -543,5 +544,31 @@ async def test_redis_down_never_fails_a_write(
             ready = await client.get("/readyz")
             assert ready.status_code == 200
             assert ready.json()["checks"]["redis"]["ok"] is False
+    finally:
+        await built.close()
+
+
+async def test_private_postgres_stopped_then_restarted(
+    postgres_server: PostgresServer, sandbox: RunningSandbox, scene: Scene
+) -> None:
+    built = build(postgres_server.url_for("guildkit"), sandbox, with_redis=False)
+    try:
+        async with client_for(built.app) as client:
+            csrf = await login(client, scene.owner)
+            url = f"/api/guilds/{scene.guild}/settings"
+            assert (
+                await client.patch(url, json={"prefix": "1"}, headers=unsafe(csrf))
+            ).status_code == 200
+            await asyncio.to_thread(postgres_server.stop, "fast")
+            down = await client.patch(url, json={"prefix": "2"}, headers=unsafe(csrf))
+            assert down.status_code == 503 and "PostgreSQL" in down.json()["detail"]
+            assert down.headers["retry-after"]
+            assert (await client.get(url)).status_code == 503
+            assert (await client.get("/readyz")).status_code == 503
+            await asyncio.to_thread(postgres_server.start)
+            up = await client.patch(url, json={"prefix": "3"}, headers=unsafe(csrf))
+            assert up.status_code == 200 and up.json()["version"] == 2
+            history = (await client.get(f"{url}/history")).json()
+            assert [h["diff"][0]["after"] for h in history] == ["3", "1"]  # "2" never written
     finally:
         await built.close()
