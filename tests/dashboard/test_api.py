@@ -522,9 +522,15 @@ async def test_health_ready_metrics_and_headers(client: httpx.AsyncClient, scene
 
 async def test_logout_ends_the_session(client: httpx.AsyncClient, scene: Scene) -> None:
     csrf = await login(client, scene.owner)
+    stolen = client.cookies.get(SESSION_COOKIE)
     response = await client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
     assert response.status_code == 204
     assert (await client.get("/api/session")).status_code == 401
+    # The Discord token was revoked, so a copy of the old cookie no longer reaches any guild.
+    assert stolen
+    client.cookies.set(SESSION_COOKIE, stolen, domain="dashboard.test")
+    assert (await client.get("/api/guilds")).status_code == 401
+    assert (await client.get(f"/api/guilds/{scene.guild}/settings")).status_code == 401
 
 
 async def test_redis_down_never_fails_a_write(

@@ -178,6 +178,18 @@ class DiscordClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise DiscordUnavailable("Discord sent a malformed token response") from exc
 
+    async def revoke(self, access_token: str) -> None:
+        """Best effort: after logout the token (and so any copy of the cookie) stops working."""
+        self._user_guilds.invalidate(_token_key(access_token))
+        data = {"token": access_token, "token_type_hint": "access_token"}
+        data["client_id"] = self.client_id or ""
+        if self._client_secret:
+            data["client_secret"] = self._client_secret
+        try:
+            await self._send("POST", "/oauth2/token/revoke", data=data)
+        except DiscordError as exc:
+            log.warning("could not revoke a Discord token at logout: %s", exc)
+
     # --- the user's view (bearer token) -----------------------------------------------------
 
     async def current_user(self, access_token: str) -> DiscordUser:
@@ -193,7 +205,7 @@ class DiscordClient:
         self, access_token: str, *, max_age: float | None = None
     ) -> list[UserGuild]:
         """The guilds the user is in, with their permissions there (cached briefly per token)."""
-        key = hashlib.sha256(access_token.encode()).hexdigest()
+        key = _token_key(access_token)
 
         async def load() -> list[UserGuild]:
             response = await self._bearer("GET", "/users/@me/guilds", access_token)
@@ -300,6 +312,11 @@ class DiscordClient:
             return response.json()
         except ValueError as exc:
             raise DiscordUnavailable("Discord sent a response that is not JSON") from exc
+
+
+def _token_key(access_token: str) -> str:
+    # Cache keys never hold the token itself.
+    return hashlib.sha256(access_token.encode()).hexdigest()
 
 
 def _user_guild(raw: dict[str, Any]) -> UserGuild:
