@@ -106,17 +106,21 @@ def build(
     return Built(create_app(dashboard), dashboard, engine, redis)
 
 
+def reseeded(running: RunningSandbox) -> RunningSandbox:
+    """The sandbox's ids are the same on every run, but the test database lives for the whole
+    session: start each sandbox's ids somewhere new so guilds never collide across tests."""
+    offset = random.randint(0, 10**11)
+    running.state.snowflakes = SnowflakeGenerator(start_ms=SANDBOX_START_MS + offset)
+    running.state.guild_snowflakes = SnowflakeGenerator(
+        start_ms=SANDBOX_START_MS + offset, worker_id=2
+    )
+    return running
+
+
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     async with run_sandbox() as running:
-        # The sandbox's ids are the same on every run, but the test database lives for the whole
-        # session: start each sandbox's ids somewhere new so guilds never collide across tests.
-        offset = random.randint(0, 10**11)
-        running.state.snowflakes = SnowflakeGenerator(start_ms=SANDBOX_START_MS + offset)
-        running.state.guild_snowflakes = SnowflakeGenerator(
-            start_ms=SANDBOX_START_MS + offset, worker_id=2
-        )
-        yield running
+        yield reseeded(running)
 
 
 @pytest.fixture

@@ -14,8 +14,17 @@ from guildkit.dashboard.context import DashboardOptions
 from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
 from guildkit.db.schema import bot_processes
 from guildkit.sandbox.client import SandboxClient
-from guildkit.sandbox.runner import RunningSandbox
-from tests.dashboard.conftest import SECRET, Built, Scene, build, client_for, free_port, login
+from guildkit.sandbox.runner import RunningSandbox, run_sandbox
+from tests.dashboard.conftest import (
+    SECRET,
+    Built,
+    Scene,
+    build,
+    client_for,
+    free_port,
+    login,
+    reseeded,
+)
 from tests.support.postgres_server import PostgresServer
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -577,4 +586,30 @@ async def test_private_postgres_stopped_then_restarted(
             history = (await client.get(f"{url}/history")).json()
             assert [h["diff"][0]["after"] for h in history] == ["3", "1"]  # "2" never written
     finally:
+        await built.close()
+
+
+async def test_discord_unreachable_is_502_with_a_clear_message(database_url: str) -> None:
+    async with run_sandbox() as running:
+        own = reseeded(running)
+        async with SandboxClient(own.base_url) as control:
+            owner = await control.create_user("solo")
+            guild = await control.create_guild(f"Solo {free_port()}", owner.id)
+        built = build(
+            database_url,
+            own,
+            options=DashboardOptions(write_permission_max_age_seconds=0),
+        )
+        client = client_for(built.app)
+        csrf = await login(client, owner.id)
+    # The stand-in is gone now: Discord is unreachable.
+    try:
+        url = f"/api/guilds/{guild.id}/settings"
+        response = await client.patch(url, json={"prefix": "?"}, headers=unsafe(csrf))
+        assert response.status_code == 502
+        assert "Discord" in response.json()["detail"]
+        assert (await client.get("/api/guilds")).status_code == 502
+        assert (await built.dashboard.store.get(guild.id)).version == 0
+    finally:
+        await client.aclose()
         await built.close()

@@ -265,3 +265,13 @@ async def test_htmx_is_served_when_installed_and_pages_work_without_it(
             assert script.status_code == 200 and "htmx" in script.text[:2000]
     finally:
         await built.close()
+
+
+async def test_guild_without_the_bot_says_so_and_offers_the_invite(
+    client: httpx.AsyncClient, scene: Scene
+) -> None:
+    await login(client, scene.owner)
+    page = await client.get(f"/guilds/{scene.botless}/welcome")
+    assert page.status_code == 200
+    assert "The bot is not in this server yet" in page.text
+    assert "scope=bot" in page.text
