@@ -16,7 +16,6 @@ from guildkit.dashboard.access import (
     require_csrf_header,
     require_session,
 )
-from guildkit.dashboard.discord_api import DiscordUnavailable
 from guildkit.dashboard.permissions import manageable
 from guildkit.dashboard.service import SyncStatus, history_json
 from guildkit.dashboard.sessions import Session
@@ -101,11 +100,7 @@ async def list_guilds(request: Request) -> list[GuildOut]:
     session = require_session(request)
     dashboard = dashboard_of(request)
     guilds = manageable(await dashboard.discord.user_guilds(session.access_token))
-    try:
-        bot_guilds = await dashboard.discord.bot_guild_ids()
-    except DiscordUnavailable:
-        dashboard.metrics.discord_errors.labels("bot_guilds").inc()
-        raise
+    bot_guilds = await dashboard.discord.bot_guild_ids()
     return [
         GuildOut(id=g.id, name=g.name, icon=g.icon, bot_present=g.id in bot_guilds) for g in guilds
     ]

@@ -7,6 +7,7 @@ Discord rate-limits these routes and a settings page asks for them on every rend
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -24,6 +25,7 @@ OAUTH_SCOPES: Final = "identify guilds"
 USER_AGENT: Final = "DiscordBot (https://github.com/guildkit/guildkit, 0.1) guildkit-dashboard"
 # Channel types whose messages the bot can post to: GUILD_TEXT and GUILD_ANNOUNCEMENT.
 TEXT_CHANNEL_TYPES: Final = frozenset({0, 5})
+MAX_RETRY_AFTER_SECONDS: Final = 2.0
 
 
 class DiscordError(Exception):
@@ -292,15 +294,24 @@ class DiscordClient:
         return response
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, f"{self.api_base}{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            raise DiscordUnavailable(f"cannot reach Discord at {self.api_base}: {exc!r}") from exc
+        response = await self._request(method, path, **kwargs)
+        if response.status_code == 429:
+            # One short wait is cheaper for the admin than an error; a long one is not.
+            delay = _retry_after(response)
+            if delay is not None and delay <= MAX_RETRY_AFTER_SECONDS:
+                await asyncio.sleep(delay)
+                response = await self._request(method, path, **kwargs)
         if response.status_code == 429:
             raise DiscordUnavailable("Discord is rate-limiting the dashboard; try again shortly")
         if response.status_code >= 500:
             raise DiscordUnavailable(f"Discord answered {response.status_code} for {path}")
         return response
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, f"{self.api_base}{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise DiscordUnavailable(f"cannot reach Discord at {self.api_base}: {exc!r}") from exc
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
@@ -312,6 +323,16 @@ class DiscordClient:
             return response.json()
         except ValueError as exc:
             raise DiscordUnavailable("Discord sent a response that is not JSON") from exc
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        body = response.json()
+        if isinstance(body, dict) and "retry_after" in body:
+            return float(body["retry_after"])
+        return float(response.headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _token_key(access_token: str) -> str:
