@@ -20,6 +20,7 @@ from guildkit.dashboard.access import (
     require_session,
 )
 from guildkit.dashboard.discord_api import DiscordAuthError
+from guildkit.dashboard.rendering import render
 from guildkit.dashboard.sessions import LOGIN_COOKIE, LOGIN_MAX_AGE, SESSION_COOKIE, LoginAttempt
 
 router = APIRouter()
@@ -132,8 +133,6 @@ async def callback(
 
 
 def _login_failed(request: Request, message: str) -> Response:
-    from guildkit.dashboard.rendering import render
-
     response = render(request, "error.html", {"status": 400, "message": message}, status_code=400)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response

@@ -10,7 +10,6 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from guildkit.dashboard.access import (
     CSRF_FORM_FIELD,
-    Forbidden,
     GuildNotFound,
     authorize_guild,
     check_csrf,
@@ -325,6 +324,3 @@ def _names(channels: list[Channel], roles: list[Role]) -> dict[str, str]:
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
-
-
-__all__ = ["Forbidden", "router"]

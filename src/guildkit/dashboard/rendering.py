@@ -11,6 +11,8 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from guildkit.dashboard.access import optional_session
+
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 
@@ -54,8 +56,6 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    from guildkit.dashboard.access import optional_session
-
     dashboard = request.app.state.dashboard
     base = {
         "request": request,
