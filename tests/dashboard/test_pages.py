@@ -145,13 +145,19 @@ async def test_conflict_explains_and_keeps_input(
     built: Built, client: httpx.AsyncClient, scene: Scene
 ) -> None:
     csrf_a = await login(client, scene.owner)
+    page_a = (await client.get(f"/guilds/{scene.guild}/moderation")).text
     async with client_for(built.app) as other:
         csrf_b = await login(other, scene.admin)
-        page_a = (await client.get(f"/guilds/{scene.guild}/moderation")).text
-        page_b = (await other.get(f"/guilds/{scene.guild}")).text
+        page_b = (await other.get(f"/guilds/{scene.guild}/moderation")).text
         first = await other.post(
-            f"/guilds/{scene.guild}",
-            data={"csrf_token": csrf_b, "version": hidden(page_b, "version"), "prefix": "%"},
+            f"/guilds/{scene.guild}/moderation",
+            data={
+                "csrf_token": csrf_b,
+                "version": hidden(page_b, "version"),
+                "moderation.anti_spam": "on",
+                "moderation.spam_max_messages": "5",
+                "moderation.spam_window_seconds": "5",
+            },
         )
         assert first.status_code == 200
     mine = {
@@ -165,13 +171,34 @@ async def test_conflict_explains_and_keeps_input(
     conflict = await client.post(f"/guilds/{scene.guild}/moderation", data=mine)
     assert conflict.status_code == 412
     assert "Someone saved first" in conflict.text
-    assert "<th>prefix</th>" in conflict.text and "&#34;%&#34;" in conflict.text  # what changed
+    assert "<th>moderation.anti_spam</th>" in conflict.text  # what changed
     assert "spoiler\nfoo</textarea>" in conflict.text  # their input kept
     assert hidden(conflict.text, "version") == "1"
     retry = await client.post(f"/guilds/{scene.guild}/moderation", data={**mine, "version": "1"})
     assert retry.status_code == 200
     doc = (await client.get(f"/api/guilds/{scene.guild}/settings")).json()["settings"]
-    assert doc["prefix"] == "%" and doc["moderation"]["blocked_words"] == ["spoiler", "foo"]
+    assert doc["moderation"]["blocked_words"] == ["spoiler", "foo"]
+    assert doc["moderation"]["anti_spam"] is False  # the admin chose to apply theirs over it
+
+
+async def test_saves_of_other_settings_meanwhile_are_merged_not_conflicts(
+    client: httpx.AsyncClient, scene: Scene
+) -> None:
+    csrf = await login(client, scene.owner)
+    page = (await client.get(f"/guilds/{scene.guild}/leveling")).text
+    await client.patch(
+        f"/api/guilds/{scene.guild}/settings",
+        json={"prefix": "%"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    saved = await client.post(
+        f"/guilds/{scene.guild}/leveling",
+        data={"csrf_token": csrf, "version": hidden(page, "version"), "leveling.enabled": "on"},
+    )
+    assert saved.status_code == 200
+    assert "Saved as version 2" in saved.text and "theirs are kept too" in saved.text
+    doc = (await client.get(f"/api/guilds/{scene.guild}/settings")).json()["settings"]
+    assert doc["prefix"] == "%" and doc["leveling"]["enabled"] is True
 
 
 async def test_htmx_requests_get_fragments_that_poll_sync(

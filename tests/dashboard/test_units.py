@@ -172,3 +172,13 @@ def test_show_value_names_ids_and_stays_escaped() -> None:
         "_sync.html", {"guild_id": "1", "seq": 1, "applied": 0, "total": 0, "poll": 1}
     )
     assert "No bot process" in html
+
+
+def test_overlaps_compares_dotted_paths() -> None:
+    from guildkit.dashboard.forms import overlaps
+
+    patch = {"welcome": {"enabled": True, "message": "x"}, "auto_roles": []}
+    assert overlaps(patch, [{"path": "welcome.message"}])
+    assert overlaps(patch, [{"path": "auto_roles"}])
+    assert not overlaps(patch, [{"path": "prefix"}, {"path": "welcome.channel_id"}])
+    assert overlaps({"custom_commands": []}, [{"path": "custom_commands"}])

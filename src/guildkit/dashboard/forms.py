@@ -125,3 +125,26 @@ def error_map(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
         key = ".".join(str(p) for p in error.get("loc", []))
         mapped.setdefault(key, []).append(str(error.get("msg", "")))
     return mapped
+
+
+def leaf_paths(patch: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths a merge patch sets (lists and scalars are leaves)."""
+    paths: list[str] = []
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            paths.extend(leaf_paths(value, path))
+        else:
+            paths.append(path)
+    return paths
+
+
+def overlaps(patch: dict[str, Any], changes: list[dict[str, Any]]) -> bool:
+    """Whether any changed path (from `json_diff`) touches a field the patch sets."""
+    mine = leaf_paths(patch)
+    for change in changes:
+        theirs = str(change["path"])
+        for path in mine:
+            if theirs == path or theirs.startswith(path + ".") or path.startswith(theirs + "."):
+                return True
+    return False

@@ -25,7 +25,7 @@ from guildkit.dashboard.discord_api import (
     Role,
     UserGuild,
 )
-from guildkit.dashboard.forms import BUILTINS, SECTIONS, error_map
+from guildkit.dashboard.forms import BUILTINS, SECTIONS, error_map, overlaps
 from guildkit.dashboard.permissions import BOT_INVITE_PERMISSIONS, manageable
 from guildkit.dashboard.rendering import is_htmx, render
 from guildkit.dashboard.service import history_json
@@ -175,14 +175,27 @@ async def section_save(request: Request, guild_id: str, section: str) -> Respons
         expected: int | None = int(_field(form, "version"))
     except ValueError:
         expected = None
+    merged = False
     try:
-        result = await service.patch(gid, patch, actor=session.actor, expected_version=expected)
+        try:
+            result = await service.patch(gid, patch, actor=session.actor, expected_version=expected)
+        except VersionConflict as conflict:
+            # Someone saved other settings meanwhile: if none of this form's fields changed,
+            # applying it over their version loses nothing, so do not bother the admin.
+            changes = await service.changes_since(gid, conflict.expected)
+            if overlaps(patch, changes):
+                raise
+            result = await service.patch(
+                gid, patch, actor=session.actor, expected_version=conflict.current
+            )
+            merged = True
     except (SettingsValidationError, VersionConflict, StorageUnavailable, DiscordError) as exc:
         return await _rejected(request, session, guild, section, patch, exc)
     saved = {
         "version": result.current.version,
         "change_seq": result.current.change_seq,
         "changed": result.changed,
+        "merged": merged,
     }
     return await _section(
         request,
