@@ -112,6 +112,7 @@ async def test_revert_from_history(browser: Browser, dashboard_url: str, scene: 
     entry = page.locator("li.card", has_text="Version 1")
     await entry.get_by_role("button", name="Revert to this").click()
     await expect(page.get_by_text("saved as version 3")).to_be_visible()
+    await page.screenshot(path=str(SCREENSHOTS / "history.png"), full_page=True)
     await page.goto(f"{dashboard_url}/guilds/{scene.guild}")
     await expect(page.get_by_label("Command prefix")).to_have_value("a")
 
