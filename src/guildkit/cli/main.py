@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import bot, database, doctor, run, sandbox, settings_cmd
+from guildkit.cli import bot, dashboard, database, doctor, run, sandbox, settings_cmd
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ settings_cmd.register(app)
 doctor.register(app)
 sandbox.register(app)
 bot.register(app)
+dashboard.register(app)
 run.register(app)
 
 
