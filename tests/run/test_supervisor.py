@@ -201,3 +201,12 @@ def test_run_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) ->
     again = RunLock(tmp_path / "run.lock")
     again.acquire()
     again.release()
+
+
+def test_output_to_a_closed_reader_is_dropped_not_fatal() -> None:
+    class Closed(io.StringIO):
+        def write(self, _: str) -> int:
+            raise BrokenPipeError
+
+    sink = OutputSink(json_mode=True, stream=Closed())
+    sink.line("bot", "still draining")

@@ -31,13 +31,19 @@ class OutputSink:
     def line(self, name: str, text: str) -> None:
         text = text.rstrip("\r\n")
         if self.json_mode:
-            self.stream.write(_tag_json(name, text) + "\n")
+            out = _tag_json(name, text)
         else:
             prefix = f"{name:<{self._width}} |"
             if self._tty:
                 prefix = f"\x1b[{self._colour.get(name, '0')}m{prefix}\x1b[0m"
-            self.stream.write(f"{prefix} {text}\n")
-        self.stream.flush()
+            out = f"{prefix} {text}"
+        try:
+            self.stream.write(out + "\n")
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):
+            # Our reader went away (`guildkit run | head`): keep draining the children's
+            # pipes regardless, or a child would block on a full pipe and stop working.
+            pass
 
 
 def _tag_json(name: str, text: str) -> str:
