@@ -225,6 +225,7 @@ class EmbeddedPostgres:
                 try:
                     fcntl.flock(users.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
+                    users.close()
                     return False  # another guildkit process still uses it
                 try:
                     return self._stop(timeout)
