@@ -27,10 +27,13 @@ def check_history(
     final_versions: dict[str, int],
     *,
     bound: float,
+    stopped_at: dict[str, float],
 ) -> Verdict:
     """`acks`: {"guild", "version", "t"} per acknowledged commit (t: after commit returned).
     `readers`: each reader's events ({"event": "read"|"error", "guild", "version", "t"}).
     `final_versions`: each guild's version in PostgreSQL once writes stopped.
+    `stopped_at`: when each reader was stopped; it is judged on every commit whose deadline
+    falls before that (readers print only on change, so their last event says nothing).
 
     A read is stale if a commit acknowledged more than `bound` seconds before it had a higher
     version. Since readers print each version change, the version a reader serves at time t is
@@ -44,7 +47,7 @@ def check_history(
                 reads[event["guild"]].append((event["t"], event["version"]))
             elif event["event"] == "error":
                 verdict.read_errors.append(f"{name}: {event}")
-        ended = max((e["t"] for e in events), default=0.0)
+        ended = stopped_at[name]
         for guild, series in reads.items():
             for (t0, v0), (t1, v1) in itertools.pairwise(series):
                 if v1 < v0:

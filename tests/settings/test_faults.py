@@ -5,6 +5,8 @@ this test's own redis-server / PostgreSQL or through a TCP proxy, never the shar
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -87,6 +89,19 @@ async def rig_factory(database_url: str, guild_id: int) -> AsyncIterator[object]
         await engine.dispose()
 
 
+async def redis_holds_value(server: RedisServer, guild_id: int, version: int) -> None:
+    """Wait until a reader has filled Redis with this version's value (not a tombstone)."""
+    client = server.client()
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        raw = await asyncio.to_thread(client.get, f"guildkit:settings:{guild_id}")
+        held = json.loads(str(raw)) if raw else {}
+        if held.get("version") == version and "settings" in held:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"Redis never held version {version} of guild {guild_id}")
+
+
 async def test_redis_killed(rig_factory: object, redis_server: RedisServer) -> None:
     rig: Rig = await rig_factory(redis_url=redis_server.url)  # type: ignore[operator]
     await asyncio.to_thread(redis_server.kill)
@@ -126,10 +141,10 @@ async def test_redis_restarted_from_an_old_snapshot(
     rig_factory: object, redis_server: RedisServer, database_url: str, guild_id: int
 ) -> None:
     rig: Rig = await rig_factory(redis_url=redis_server.url)  # type: ignore[operator]
-    await asyncio.sleep(0.5)  # the reader has filled Redis with version 1
+    await redis_holds_value(redis_server, guild_id, 1)  # the reader filled Redis on L1 expiry
     old = await asyncio.to_thread(redis_server.snapshot)
     await rig.expect(await rig.write("new"), "new")
-    await asyncio.sleep(0.5)  # and now with version 2
+    await redis_holds_value(redis_server, guild_id, 2)
     await asyncio.to_thread(redis_server.restart_from_snapshot, old)
     stale = redis_server.client().get(f"guildkit:settings:{guild_id}")
     assert stale is not None and '"version":1' in str(stale), "the fault must really be stale"
