@@ -39,11 +39,11 @@ def configs(smoke: bool) -> dict[str, Any]:
         }
     return {
         "guilds": 100_000,
-        "reads": ReadsConfig(200_000, 6_000, 3_000, 10, 1.0, (1, 10, 100)),
+        "reads": ReadsConfig(200_000, 6_000, 2_000, 10, 1.0, (1, 10, 100)),
         "redis_down": RedisDownConfig(4.0, 10),
         "startup": StartupConfig((1_000, 10_000, 100_000), 2_000, 3),
         "memory": (10_000, 100_000),
-        "propagation": PropagationConfig(1_000, 50.0, 20, 0.25, 0.75, 7.0),
+        "propagation": PropagationConfig(1_000, 50.0, 20, 0.25, 0.75, 6.0),
         "propagation_scenarios": (
             "healthy",
             "redis_killed",

@@ -95,7 +95,8 @@ async def main(args: argparse.Namespace) -> None:
 
         tracker = Tracker(read_ours, guilds)
 
-        def on_signal(sig: ChangeSignal, _path: str) -> None:
+        def on_signal(sig: ChangeSignal, path: str) -> None:
+            emit(event="signal", g=str(sig.guild_id), v=sig.version, path=path)
             tracker.poke(sig.guild_id)
 
         side.listener.add_observer(on_signal)

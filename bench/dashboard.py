@@ -38,9 +38,12 @@ class Target:
 
 
 def start_uvicorn(
-    app: str, env: Mapping[str, str] | None = None, factory: bool = False
+    app: str,
+    env: Mapping[str, str] | None = None,
+    factory: bool = False,
+    port: int | None = None,
 ) -> tuple[ChildProcess, str]:
-    port = free_port()
+    port = port or free_port()
     args = ["uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     args += ["--log-level", "warning", "--no-access-log"]
     if factory:

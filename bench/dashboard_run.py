@@ -23,7 +23,7 @@ async def run_dashboard(db: BenchDatabase, ids: list[int], cfg: DashboardConfig)
         return out
     from bench.dash_target import guildkit_dashboard
 
-    async with guildkit_dashboard(db, ids[:50]) as target:
+    async with guildkit_dashboard(db, 10) as target:
         out["guildkit"] = await measure(target, cfg)
     out["ratios"] = {
         method: {

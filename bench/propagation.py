@@ -104,6 +104,7 @@ async def run_scenario(
         for design, child in children.items():
             applied = _parse_applied(child.output)
             out[design] = _latencies(commits, applied, fault_window)
+        out["ours"]["signals"] = _signal_stats(commits, children["ours"].output)
         out["publisher_failures"] = side.writer._publisher.failures
         return out
     finally:
@@ -182,3 +183,24 @@ def _latencies(
         "never_applied": sum(1 for _, lat in per_commit if lat is None),
         "series": [(t, lat) for t, lat in per_commit],
     }
+
+
+def _signal_stats(commits: list[tuple[int, int, float]], lines: list[str]) -> dict[str, Any]:
+    """guildkit only: commit → first change signal per edit, and which path delivered first."""
+    first: dict[tuple[int, int], tuple[float, str]] = {}
+    for line in list(lines):
+        if not line.startswith('{"event":"signal"'):
+            continue
+        doc = json.loads(line)
+        key = (int(doc["g"]), int(doc["v"]))
+        if key not in first:
+            first[key] = (float(doc["t"]), str(doc["path"]))
+    lat: list[float] = []
+    paths: dict[str, int] = {}
+    for gid, version, t_commit in commits:
+        hit = first.get((gid, version))
+        if hit is None:
+            continue
+        lat.append(max(0.0, hit[0] - t_commit))
+        paths[hit[1]] = paths.get(hit[1], 0) + 1
+    return {"commit_to_signal_ms": summarize(lat, 1000.0), "first_path": paths}

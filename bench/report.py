@@ -229,10 +229,12 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         rows = []
         for size, ours in startup["ours"].items():
             naive = startup["naive"][size]
+            paused = startup.get("ours_gc_paused", {}).get(size, {})
             rows.append(
                 [
                     size,
                     ours["seconds"],
+                    paused.get("seconds"),
                     naive["seconds"],
                     "extrapolated" if naive["extrapolated"] else "measured",
                     naive["seconds"] / ours["seconds"] if ours["seconds"] else None,
@@ -281,6 +283,12 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
                         d["never_applied"],
                     ]
                 )
+        sig_rows = []
+        for scenario, data in prop.items():
+            sig = data["ours"].get("signals")
+            if sig:
+                c = sig["commit_to_signal_ms"]
+                sig_rows.append([scenario, c["p50"], c["p99"], c["max"], str(sig["first_path"])])
         parts += [
             "## Propagation: commit → new version served by another process (ms)",
             "",
@@ -300,6 +308,14 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             ),
             "",
         ]
+        if sig_rows:
+            parts += [
+                "guildkit's reader: commit → first change signal (ms) and the path that "
+                "delivered it first (the rest of the propagation time is the read itself):",
+                "",
+                _table(["scenario", "p50", "p99", "max", "first path"], sig_rows),
+                "",
+            ]
     dash = results.get("dashboard")
     if dash:
         rows = []
