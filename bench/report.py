@@ -129,6 +129,9 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         ),
         "",
     ]
+    findings = Path(__file__).resolve().parent / "findings.md"
+    if findings.is_file():
+        parts += [findings.read_text().strip(), ""]
     reads = results.get("reads")
     if reads:
         lat = reads["latency_us"]
