@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.env import BenchDatabase
 from bench.naive import NaiveSettingsCache, default_client, naive_key
-from bench.proposed import AutocommitReadStore, DriverReadStore
+from bench.proposed import (
+    AutocommitReadStore,
+    DriverReadStore,
+    VersionPeekingCache,
+    VersionPeekingReader,
+)
 from bench.stats import ratio, summarize
 from guildkit.db.engine import create_engine
 from guildkit.settings.model import GuildSettings
@@ -145,6 +150,19 @@ async def run_reads(
             if read.tier is not Tier.L2:
                 raise AssertionError(f"expected an L2 hit, got {read.tier}")
 
+        peek_l2 = VersionPeekingCache(l2.redis)
+        peek_reader = VersionPeekingReader(store, peek_l2, clock=clock)
+        await peek_reader.warm(pool_ids)
+
+        async def l2_peek_get(gid: int) -> None:
+            clock.now += 1000.0
+            read = await peek_reader.get(gid)
+            if read.tier is not Tier.L2:
+                raise AssertionError(f"expected an L2 hit, got {read.tier}")
+
+        async def l2_proposed(n: int) -> list[int]:
+            return await _timed_async(l2_peek_get, pool_ids, n)
+
         async def l2_hit(n: int) -> list[int]:
             return await _timed_async(l2_get, pool_ids, n)
 
@@ -232,6 +250,7 @@ async def run_reads(
             l1,
             dict_lookup,
             l2_hit,
+            l2_proposed,
             l2_cache_get,
             raw_get,
             raw_get_decode,
@@ -260,6 +279,7 @@ async def run_reads(
                 {
                     "l2": l2_hit,
                     "raw_get": raw_get,
+                    "l2_proposed": l2_proposed,
                     "l2_cache_get": l2_cache_get,
                     "raw_get_decode": raw_get_decode,
                     "naive_read": naive_get,
@@ -295,6 +315,7 @@ async def run_reads(
             "l2_vs_raw_get": ("l2", "raw_get"),
             "db_vs_raw_select": ("db", "raw_select"),
             "naive_read_vs_l1": ("naive_read", "l1"),
+            "l2_proposed_vs_raw_get": ("l2_proposed", "raw_get"),
             "l2_cache_get_vs_raw_get": ("l2_cache_get", "raw_get"),
             "raw_get_decode_vs_raw_get": ("raw_get_decode", "raw_get"),
             "store_get_vs_raw_select": ("store_get", "raw_select"),

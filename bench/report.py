@@ -152,6 +152,7 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             "store_get_driver": "diag: proposal B store (asyncpg fetchrow on the pooled conn)",
             "db_proposed": "proposal A: DB miss, AUTOCOMMIT read store, no pre-ping",
             "db_proposed_b": "proposal B: DB miss, A + fetchrow on the driver connection",
+            "l2_proposed": "proposal D: L2 hit, version peeked, held copy reused",
             "l2_cache_get": "diag: `RedisSettingsCache.get` alone (GET + decode)",
             "raw_get_decode": "diag: raw GET + `decode()`",
             "asyncpg_pool_select": "diag: raw select via asyncpg pool acquire",
@@ -395,7 +396,10 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         samples = reads["samples_us"]
         groups = [
             ("L1 hit vs dict lookup", ["dict", "l1"]),
-            ("L2 hit vs raw GET (and the naive read)", ["raw_get", "l2", "naive_read"]),
+            (
+                "L2 hit vs raw GET (and the naive read)",
+                ["raw_get", "l2_proposed", "l2", "naive_read"],
+            ),
             (
                 "DB miss vs raw select",
                 ["raw_select", "raw_select_parse", "store_get_no_pre_ping", "db"],
