@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CODE := $(wildcard src tests bench)
 
-.PHONY: run test lint format bench services install browser clean
+.PHONY: run test lint format bench services install browser clean htmx
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+HTMX := build/npm/node_modules/htmx.org/dist/htmx.min.js
+
+install: $(STAMP) $(HTMX)
+
+# The dashboard serves htmx from here (never committed); its pages also work without it.
+$(HTMX):
+	npm install --no-save --no-audit --no-fund --prefix build/npm htmx.org@2 \
+		|| echo "warning: could not install htmx; the dashboard works without it, less smoothly"
+
+htmx: $(HTMX)
 
 services:
 	@scripts/ensure-services.sh

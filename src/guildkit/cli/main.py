@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from guildkit.cli import database, doctor, sandbox, settings_cmd
+from guildkit.cli import bot, dashboard, database, doctor, sandbox, settings_cmd
 from guildkit.config import ConfigError
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ database.register(app)
 settings_cmd.register(app)
 doctor.register(app)
 sandbox.register(app)
+bot.register(app)
+dashboard.register(app)
 
 
 @app.callback()

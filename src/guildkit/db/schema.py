@@ -67,3 +67,16 @@ bot_processes = Table(
     Column("host", Text, nullable=False),
     Column("pid", Integer, nullable=False),
 )
+
+# Leveling (issue 3): one row per member who has ever earned XP. `level` is derived from `xp` but
+# stored, so a level-up is detected by comparing against the committed value after a restart.
+member_xp = Table(
+    "member_xp",
+    metadata,
+    Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("xp", BigInteger, nullable=False, server_default="0"),
+    Column("level", Integer, nullable=False, server_default="0"),
+    Column("last_awarded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_member_xp_guild_xp", member_xp.c.guild_id, member_xp.c.xp.desc())

@@ -121,6 +121,13 @@ class ProcessReporter:
         self._interval = interval
         self._min_gap = min_gap
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def set_shards(self, shard_ids: tuple[int, ...], shard_count: int) -> None:
+        """The shards became known after start (Discord recommended the count)."""
+        self._shard_ids = shard_ids
+        self._shard_count = shard_count
+        self._wake.set()
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="settings-heartbeat")
@@ -146,8 +153,15 @@ class ProcessReporter:
                 )
             except DB_ERRORS as exc:
                 log.warning("could not record process heartbeat: %r", exc)
+            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
-                    await self._listener.applied_changed.wait()
+                    changed = asyncio.ensure_future(self._listener.applied_changed.wait())
+                    woken = asyncio.ensure_future(self._wake.wait())
+                    try:
+                        await asyncio.wait({changed, woken}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        changed.cancel()
+                        woken.cancel()
             # Coalesce bursts of changes into one write.
             await asyncio.sleep(self._min_gap)

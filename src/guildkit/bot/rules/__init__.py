@@ -1,0 +1,1 @@
+"""Pure feature logic, free of discord.py objects, so it is tested without a gateway."""
