@@ -39,7 +39,9 @@ async def _login(base_url: str, user_id: int) -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def guildkit_dashboard(db: BenchDatabase, guilds: int) -> AsyncIterator[Target]:
+async def guildkit_dashboard(
+    db: BenchDatabase, guilds: int, factory: str = "bench.dash_app:create"
+) -> AsyncIterator[Target]:
     redis = RedisServer()
     sandbox_port = free_port()
     sandbox = ChildProcess.python_module("bench.sandbox_proc", "--port", str(sandbox_port))
@@ -61,7 +63,7 @@ async def guildkit_dashboard(db: BenchDatabase, guilds: int) -> AsyncIterator[Ta
         }
         port = free_port()
         env["GUILDKIT_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-        server, base_url = start_uvicorn("bench.dash_app:create", env=env, factory=True, port=port)
+        server, base_url = start_uvicorn(factory, env=env, factory=True, port=port)
         cookie, csrf = await _login(base_url, owner.id)
         yield Target(base_url, guild_ids, {"X-CSRF-Token": csrf}, {SESSION_COOKIE: cookie})
     finally:

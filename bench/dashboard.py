@@ -101,12 +101,16 @@ def patch_body(rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def measure(target: Target, cfg: DashboardConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {"GET": {}, "PATCH": {}}
+async def measure(
+    target: Target, cfg: DashboardConfig, methods: tuple[str, ...] = ("GET", "PATCH")
+) -> dict[str, Any]:
+    out: dict[str, Any] = {method: {} for method in methods}
     await load(target, "GET", 4, min(0.5, cfg.seconds))  # warm-up
     for conc in cfg.concurrency:
-        out["GET"][str(conc)] = await load(target, "GET", conc, cfg.seconds)
-        out["PATCH"][str(conc)] = await load(target, "PATCH", conc, cfg.seconds, patch_body)
+        if "GET" in methods:
+            out["GET"][str(conc)] = await load(target, "GET", conc, cfg.seconds)
+        if "PATCH" in methods:
+            out["PATCH"][str(conc)] = await load(target, "PATCH", conc, cfg.seconds, patch_body)
     return out
 
 

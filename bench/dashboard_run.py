@@ -25,6 +25,9 @@ async def run_dashboard(db: BenchDatabase, ids: list[int], cfg: DashboardConfig)
 
     async with guildkit_dashboard(db, 10) as target:
         out["guildkit"] = await measure(target, cfg)
+    # What if the settings reads took proposal B (see results.md)? GET only.
+    async with guildkit_dashboard(db, 10, "bench.dash_app:create_with_proposal_b") as target:
+        out["guildkit_proposal_b"] = await measure(target, cfg, ("GET",))
     out["ratios"] = {
         method: {
             conc: ratio(
@@ -34,5 +37,12 @@ async def run_dashboard(db: BenchDatabase, ids: list[int], cfg: DashboardConfig)
             for conc in out["bare"][method]
         }
         for method in ("GET", "PATCH")
+    }
+    out["ratios"]["GET with proposal B"] = {
+        conc: ratio(
+            out["guildkit_proposal_b"]["GET"][conc]["requests_per_s"],
+            out["bare"]["GET"][conc]["requests_per_s"],
+        )
+        for conc in out["bare"]["GET"]
     }
     return out

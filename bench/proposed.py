@@ -37,9 +37,9 @@ class AutocommitReadStore(SettingsStore):
     engine without pool_pre_ping (whose ping is itself BEGIN; SELECT; ROLLBACK on asyncpg), with
     one retry when SQLAlchemy reports the pooled connection died (e.g. PostgreSQL restarted)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
         super().__init__(engine)
-        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_engine = (read_engine or engine).execution_options(isolation_level="AUTOCOMMIT")
 
     async def get(self, guild_id: int) -> VersionedSettings:
         for attempt in (0, 1):

@@ -323,12 +323,12 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
     dash = results.get("dashboard")
     if dash:
         rows = []
-        for server in ("bare", "guildkit"):
+        for server in ("bare", "guildkit", "guildkit_proposal_b"):
             data = dash.get(server)
             if not data:
                 continue
             for method in ("GET", "PATCH"):
-                for conc, d in data[method].items():
+                for conc, d in data.get(method, {}).items():
                     rows.append(
                         [
                             server,
