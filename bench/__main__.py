@@ -137,7 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a tiny run in seconds (for tests)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--only", help=f"comma-separated sections of {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--rewrite-md",
+        action="store_true",
+        help="only rewrite results.md from the results.json in --out (e.g. after editing "
+        "bench/findings.md); measures nothing",
+    )
     args = parser.parse_args(argv)
+    if args.rewrite_md:
+        results = json.loads((args.out / "results.json").read_text())
+        plots = [p for p in ("reads_latency.png", "propagation.png") if (args.out / p).is_file()]
+        (args.out / "results.md").write_text(report.markdown(results, plots))
+        return 0
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     t0 = time.perf_counter()
     results = asyncio.run(run(args))

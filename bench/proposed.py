@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,18 +56,24 @@ class AutocommitReadStore(SettingsStore):
 
 class DriverReadStore(AutocommitReadStore):
     """Proposal B: as A, but the SELECT goes straight to the asyncpg connection the pool holds
-    (SQLAlchemy only lends the connection), so no Core compile/result machinery per read."""
+    (SQLAlchemy only lends the connection), so no Core compile/result machinery per read.
+    asyncpg's own errors are not wrapped by SQLAlchemy here, so a dead connection is
+    invalidated by hand and the read retried once; a second failure surfaces as an OSError
+    (which the reader's DB_ERRORS already covers)."""
 
     async def get(self, guild_id: int) -> VersionedSettings:
+        row: Any = None
         for attempt in (0, 1):
-            try:
-                async with self._read_engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
+            async with self._read_engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                try:
                     row = await raw.driver_connection.fetchrow(GET_ONE_SQL, guild_id)  # type: ignore[union-attr]
-                break
-            except DBAPIError as exc:
-                if attempt or not exc.connection_invalidated:
-                    raise
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+                    await conn.invalidate(exc)
+                    if attempt:
+                        raise ConnectionError(f"PostgreSQL read failed: {exc!r}") from exc
+                    continue
+            break
         if row is None:
             return VersionedSettings.defaults(guild_id)
         return VersionedSettings(

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
 from tests.support.redis_server import RedisServer
 
 from bench.env import BenchDatabase
@@ -29,6 +30,25 @@ WAITED_MS = 50.0  # a read this slow with the breaker open has waited on somethi
 class RedisDownConfig:
     seconds: float
     concurrency: int
+
+
+class TimedRedis:
+    """Wraps the cache's Redis client to record every GET a read makes: (start s, ms)."""
+
+    def __init__(self, inner: Redis, ref: list[float], calls: list[tuple[float, float]]) -> None:
+        self._inner = inner
+        self._ref = ref
+        self._calls = calls
+
+    async def get(self, key: str) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await self._inner.get(key)
+        finally:
+            self._calls.append((t0 - self._ref[0], (time.perf_counter() - t0) * 1000))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class ExpiringClock:
@@ -101,9 +121,10 @@ async def run_redis_down(db: BenchDatabase, ids: list[int], cfg: RedisDownConfig
         )
         for fault in ("killed", "hung"):
             redis = RedisServer()
-            l2 = RedisSettingsCache(cache_client(redis.url))
             transitions: list[tuple[float, str]] = []
             ref = [time.perf_counter()]
+            calls: list[tuple[float, float]] = []
+            l2 = RedisSettingsCache(TimedRedis(cache_client(redis.url), ref, calls))  # type: ignore[arg-type]
 
             def observe(
                 state: BreakerState,
@@ -127,6 +148,7 @@ async def run_redis_down(db: BenchDatabase, ids: list[int], cfg: RedisDownConfig
                     redis.pause()
                 ref[0] = time.perf_counter()
                 transitions.clear()
+                calls.clear()
                 samples = await _drive(reader, clock, pool_ids, cfg, False)
                 first_open = next((t for t, s in transitions if s == BreakerState.OPEN.value), None)
                 after_open = [s for s in samples if first_open is not None and s[0] >= first_open]
@@ -135,6 +157,13 @@ async def run_redis_down(db: BenchDatabase, ids: list[int], cfg: RedisDownConfig
                 desc["breaker_transitions"] = transitions[:40]
                 desc["breaker_first_open_s"] = first_open
                 desc["after_open"] = _describe(after_open, cfg.seconds - (first_open or 0.0))
+                later = [ms for t, ms in calls if first_open is not None and t >= first_open]
+                desc["redis_calls_after_open"] = {
+                    "count": len(later),
+                    "max_ms": max(later, default=0.0),
+                    "total_ms": sum(later),
+                    "calls": [(round(t, 3), round(ms, 1)) for t, ms in calls][:40],
+                }
                 out[f"redis_{fault}"] = desc
             finally:
                 if fault == "hung":

@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+WAIT_MS = 10.0  # a Redis call by a read longer than this is a read waiting on Redis
+
 NOISE_NOTE = (
     "Machine: {cpus} cores, shared with other engineers' test runs while this ran (load average "
     "{load0} at the start, {load1} at the end), so absolute numbers are noisy. Every subject ran "
@@ -83,13 +85,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if down:
         for fault in ("redis_killed", "redis_hung"):
             d = down[fault]
-            after = d["after_open"]
+            calls = d.get("redis_calls_after_open") or {}
             out.append(
                 (
                     f"no read waits on Redis once the breaker is open ({fault.split('_')[1]})",
-                    f"{after['reads_over_50ms']} of {after['ms']['n']} reads ≥ 50 ms after it "
-                    f"opened; max {_fmt(after['ms']['max'])} ms",
-                    after["reads_over_50ms"] == 0,
+                    f"{calls.get('count', '?')} reads called Redis after it opened (half-open "
+                    f"probes), each waiting up to {_fmt(calls.get('max_ms'))} ms "
+                    f"(total {_fmt(calls.get('total_ms'))} ms); "
+                    f"{d['after_open']['reads_over_50ms']} of {d['after_open']['ms']['n']} reads "
+                    "took ≥ 50 ms",
+                    calls.get("max_ms") is not None and calls["max_ms"] <= WAIT_MS,
                 )
             )
     startup = results.get("startup")
@@ -249,7 +254,15 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             "## Startup: warm N guilds (distinct documents)",
             "",
             _table(
-                ["guilds", "guildkit warm (s)", "naive loop (s)", "naive", "naive / guildkit"], rows
+                [
+                    "guilds",
+                    "guildkit warm (s)",
+                    "proposal C: GC paused (s)",
+                    "naive loop (s)",
+                    "naive",
+                    "naive / guildkit",
+                ],
+                rows,
             ),
             "",
             f"The naive loop (GET miss on a cold Redis → SELECT → SET, per guild) ran for "
