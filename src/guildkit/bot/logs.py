@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from guildkit.logging_setup import setup_logging
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+
+def configure_logging() -> None:
+    # One line per event; JSON when not on a terminal (guildkit run, systemd, PM2).
+    setup_logging("bot")
     # discord.py's HTTP and gateway chatter is DEBUG-worthy; its INFO lines (connect, resume)
     # are the ones an operator wants.
     logging.getLogger("discord.http").setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ import typer
 
 from guildkit.cli.common import config_or_exit, fail
 from guildkit.config import ConfigError
+from guildkit.logging_setup import setup_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -26,4 +27,13 @@ def dashboard() -> None:
     except ConfigError as exc:
         fail(str(exc), 2)
     typer.echo(f"dashboard on http://{config.host}:{config.port}")
-    uvicorn.run(web_app, host=config.host, port=config.port, proxy_headers=True, log_level="info")
+    setup_logging("dashboard")
+    # log_config=None: keep the structured handlers instead of uvicorn's own formatters.
+    uvicorn.run(
+        web_app,
+        host=config.host,
+        port=config.port,
+        proxy_headers=True,
+        log_level="info",
+        log_config=None,
+    )
