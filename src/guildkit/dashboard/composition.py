@@ -12,7 +12,7 @@ from guildkit.dashboard.app import create_app
 from guildkit.dashboard.context import Dashboard, DashboardOptions
 from guildkit.dashboard.discord_api import DiscordClient
 from guildkit.dashboard.sessions import SessionCodec
-from guildkit.db.engine import create_engine
+from guildkit.db.engine import create_engine, create_read_engine
 from guildkit.settings.publisher import InvalidationPublisher
 from guildkit.settings.redis_cache import RedisSettingsCache
 from guildkit.settings.store import SettingsStore
@@ -39,7 +39,8 @@ def build_app(config: GuildkitConfig) -> FastAPI:
         else None
     )
     l2 = RedisSettingsCache(redis) if redis is not None else None
-    store = SettingsStore(engine)
+    read_engine = create_read_engine(engine.url)
+    store = SettingsStore(engine, read_engine=read_engine)
     writer = SettingsWriter(store, InvalidationPublisher(l2))
     discord = DiscordClient(
         config.discord_api_base,
@@ -60,6 +61,7 @@ def build_app(config: GuildkitConfig) -> FastAPI:
         await discord.aclose()
         if redis is not None:
             await redis.aclose()
+        await read_engine.dispose()
         await engine.dispose()
 
     return create_app(dashboard, on_shutdown=close)

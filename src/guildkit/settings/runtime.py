@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from guildkit.db.engine import create_read_engine
 from guildkit.settings.breaker import CircuitBreaker
 from guildkit.settings.listener import DEFAULT_TIMING, ChangeListener, ListenerTiming
 from guildkit.settings.process_status import ProcessRegistry, ProcessReporter
@@ -29,6 +30,7 @@ class ReadingSide:
     listener: ChangeListener
     reporter: ProcessReporter | None
     l2: RedisSettingsCache | None
+    read_engine: AsyncEngine | None = None
 
     async def start(self) -> None:
         await self.listener.start()
@@ -40,6 +42,8 @@ class ReadingSide:
             await self.reporter.stop()
         await self.listener.stop()
         await self.reader.aclose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
         if self.l2 is not None:
             with contextlib.suppress(Exception):
                 await self.l2.redis.aclose()
@@ -62,7 +66,8 @@ def build_reading_side(
 ) -> ReadingSide:
     """`pubsub_url` defaults to `redis_url` and `listen_dsn` to `pg_dsn`; tests point them
     through a proxy to cut one signal connection alone."""
-    store = SettingsStore(engine)
+    read_engine = create_read_engine(engine.url)
+    store = SettingsStore(engine, read_engine=read_engine)
     l2 = (
         RedisSettingsCache(cache_client(redis_url, timeout=redis_timeout), timeout=redis_timeout)
         if redis_url
@@ -88,7 +93,14 @@ def build_reading_side(
         if report_status
         else None
     )
-    return ReadingSide(store=store, reader=reader, listener=listener, reporter=reporter, l2=l2)
+    return ReadingSide(
+        store=store,
+        reader=reader,
+        listener=listener,
+        reporter=reporter,
+        l2=l2,
+        read_engine=read_engine,
+    )
 
 
 @dataclass

@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import any_
 
@@ -76,26 +77,45 @@ def _row_to_versioned(row: Any) -> VersionedSettings:
 class SettingsStore:
     """Reads and writes guild settings in PostgreSQL. Knows nothing of caches or Redis."""
 
-    def __init__(self, engine: AsyncEngine, *, lock_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        read_engine: AsyncEngine | None = None,
+        lock_timeout_ms: int = 5000,
+    ) -> None:
         self._engine = engine
+        # Reads may use a cheaper engine (guildkit.db.engine.create_read_engine); writes never.
+        self._read_engine = read_engine or engine
+        self._retry_reads = read_engine is not None
         self._lock_timeout_ms = lock_timeout_ms
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
+    async def _read(self, statement: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        for attempt in (0, 1):
+            try:
+                async with self._read_engine.connect() as conn:
+                    return list((await conn.execute(statement, params or {})).all())
+            except DBAPIError as exc:
+                # Without pre-ping, a connection that died with a restarted server fails once;
+                # the pool has then dropped all such connections, so one retry is enough.
+                if attempt or not (self._retry_reads and exc.connection_invalidated):
+                    raise
+        raise AssertionError("unreachable")
+
     async def get(self, guild_id: int) -> VersionedSettings:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(_GET_ONE, {"gid": guild_id})).first()
-        return _row_to_versioned(row) if row else VersionedSettings.defaults(guild_id)
+        rows = await self._read(_GET_ONE, {"gid": guild_id})
+        return _row_to_versioned(rows[0]) if rows else VersionedSettings.defaults(guild_id)
 
     async def get_many(self, guild_ids: Iterable[int]) -> dict[int, VersionedSettings]:
         """Every requested guild in one query; guilds without a row get the defaults."""
         ids = list(dict.fromkeys(guild_ids))
         if not ids:
             return {}
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(_GET_MANY, {"ids": ids})).all()
+        rows = await self._read(_GET_MANY, {"ids": ids})
         found = {row.guild_id: _row_to_versioned(row) for row in rows}
         return {gid: found.get(gid) or VersionedSettings.defaults(gid) for gid in ids}
 
@@ -150,8 +170,7 @@ class SettingsStore:
         if before_version is not None:
             query = query.where(h.version < before_version)
         query = query.order_by(h.version.desc()).limit(limit)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         return [
             HistoryEntry(
                 guild_id=r.guild_id,
@@ -173,14 +192,12 @@ class SettingsStore:
             .order_by(_GS.change_seq)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         return [ChangeSignal(r.guild_id, r.version, r.change_seq) for r in rows]
 
     async def latest_change_seq(self) -> int:
-        async with self._engine.connect() as conn:
-            value = await conn.scalar(select(func.coalesce(func.max(_GS.change_seq), 0)))
-        return int(value or 0)
+        rows = await self._read(select(func.coalesce(func.max(_GS.change_seq), 0)))
+        return int(rows[0][0] or 0)
 
     async def _write(
         self,
