@@ -107,6 +107,7 @@ class RedisSettingsCache:
         self._redis = redis
         self._breaker = breaker or CircuitBreaker()
         self._timeout = timeout
+        self._probes: set[asyncio.Task[None]] = set()
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -160,6 +161,21 @@ class RedisSettingsCache:
         pipe.publish(SIGNAL_CHANNEL_REDIS, signal.to_json())
         await self._guarded(pipe.execute)
 
+    async def _probe(self) -> None:
+        healthy = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
+            healthy = True
+        except (RedisError, OSError, TimeoutError):
+            pass
+        finally:
+            # Also when cancelled: the breaker must never stay waiting for a lost probe.
+            if healthy:
+                self._breaker.record_success()
+            else:
+                self._breaker.record_failure()
+
     async def ping(self) -> bool:
         return bool(await self._guarded(self._redis.ping))
 
@@ -167,6 +183,13 @@ class RedisSettingsCache:
         # The factory is only called once the breaker allows it, so an open breaker costs nothing.
         if not self._breaker.allow():
             raise RedisUnavailable("Redis circuit breaker is open")
+        if self._breaker.state is BreakerState.HALF_OPEN:
+            # This call won the probe slot. Probe with a PING in the background instead of
+            # making the caller wait on a Redis that may still be hung.
+            probe = asyncio.get_running_loop().create_task(self._probe())
+            self._probes.add(probe)
+            probe.add_done_callback(self._probes.discard)
+            raise RedisUnavailable("Redis circuit breaker is probing")
         try:
             async with asyncio.timeout(budget or self._timeout):
                 result = await make()
