@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bot() -> None:
-    """Run the Discord bot for the shards in GUILDKIT_SHARD_IDS (default: all of one shard)."""
+    """Run the Discord bot for the shards in GUILDKIT_SHARD_IDS (default: the count Discord recommends)."""
     # Imported here so other commands do not pay for importing discord.py.
     from guildkit.bot.app import run_bot
     from guildkit.bot.logs import configure_logging
