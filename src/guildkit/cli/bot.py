@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bot() -> None:
-    """Run the Discord bot for the shards in GUILDKIT_SHARD_IDS (default: the count Discord recommends)."""
+    """Run the Discord bot (shards: GUILDKIT_SHARD_IDS/COUNT, default Discord's recommendation)."""
     # Imported here so other commands do not pay for importing discord.py.
     from guildkit.bot.app import run_bot
     from guildkit.bot.logs import configure_logging
