@@ -21,8 +21,10 @@ def create_with_proposal_b() -> FastAPI:
     import guildkit.dashboard.composition as composition
     from bench.proposed import DriverReadStore
 
-    def store(engine: AsyncEngine) -> DriverReadStore:
-        reads = create_async_engine(engine.url, pool_size=10, max_overflow=10, pool_pre_ping=False)
+    def store(engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> DriverReadStore:
+        reads = read_engine or create_async_engine(
+            engine.url, pool_size=10, max_overflow=10, pool_pre_ping=False
+        )
         return DriverReadStore(engine, read_engine=reads)
 
     composition.SettingsStore = store  # type: ignore[assignment,misc]

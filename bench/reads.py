@@ -25,7 +25,7 @@ from bench.proposed import (
     VersionPeekingReader,
 )
 from bench.stats import ratio, summarize
-from guildkit.db.engine import create_engine
+from guildkit.db.engine import create_engine, create_read_engine
 from guildkit.settings.model import GuildSettings
 from guildkit.settings.reader import SettingsReader, Tier
 from guildkit.settings.redis_cache import RedisSettingsCache, decode, encode_value, key_for
@@ -100,7 +100,9 @@ async def run_reads(
     engine_noping = create_async_engine(
         db.sqlalchemy_url, pool_size=10, max_overflow=10, pool_pre_ping=False
     )
-    store = SettingsStore(engine)
+    # As the bot and dashboard build it: reads on the autocommit, no-pre-ping read engine.
+    read_engine = create_read_engine(db.sqlalchemy_url, pool_size=10)
+    store = SettingsStore(engine, read_engine=read_engine)
     store_noping = SettingsStore(engine_noping)
     # The proposed fix (see results.md): reads in autocommit mode, so no BEGIN/ROLLBACK round
     # trips around the SELECT, with and without pool_pre_ping's extra round trip.
@@ -383,6 +385,7 @@ async def run_reads(
         await l2.redis.aclose()
         await engine.dispose()
         await engine_noping.dispose()
+        await read_engine.dispose()
     return result
 
 
