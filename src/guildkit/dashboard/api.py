@@ -17,7 +17,7 @@ from guildkit.dashboard.access import (
     require_session,
 )
 from guildkit.dashboard.permissions import manageable
-from guildkit.dashboard.service import SyncStatus, history_json
+from guildkit.dashboard.service import MAX_VERSION, SyncStatus, history_json
 from guildkit.dashboard.sessions import Session
 from guildkit.settings.errors import SettingsValidationError
 from guildkit.settings.types import VersionedSettings
@@ -71,7 +71,9 @@ class SyncOut(BaseModel):
 
 
 class RevertIn(BaseModel):
-    version: int = Field(ge=0, description="the version whose content becomes the new version")
+    version: int = Field(
+        ge=0, le=MAX_VERSION, description="the version whose content becomes the new version"
+    )
 
 
 def etag(version: int) -> str:
@@ -167,7 +169,7 @@ async def get_history(
     request: Request,
     guild_id: str,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_version: int | None = None,
+    before_version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> list[dict[str, Any]]:
     session = require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
@@ -209,6 +211,11 @@ async def get_sync(request: Request, guild_id: str) -> dict[str, Any]:
     return status.to_json()
 
 
+# A settings patch is at most four levels deep (custom_commands → [i] → {name, response});
+# far deeper input is an attack on the recursive code downstream (merge, diff, validation).
+MAX_PATCH_DEPTH = 32
+
+
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
@@ -216,8 +223,37 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         raise SettingsValidationError(
             [{"loc": [], "msg": "the body is not valid JSON", "type": "json_invalid"}]
         ) from None
+    except RecursionError:
+        # json.loads recurses per nesting level: a few thousand brackets exhaust the stack.
+        value = None
+        too_deep = True
+    else:
+        too_deep = _depth_exceeds(value, MAX_PATCH_DEPTH)
+    if too_deep:
+        raise SettingsValidationError(
+            [
+                {
+                    "loc": [],
+                    "msg": f"the patch is nested more than {MAX_PATCH_DEPTH} levels deep",
+                    "type": "too_deep",
+                }
+            ]
+        )
     if not isinstance(value, dict):
         raise SettingsValidationError(
             [{"loc": [], "msg": "the patch must be a JSON object", "type": "object_type"}]
         )
     return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit`, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False

@@ -149,6 +149,7 @@ async def logout(request: Request) -> Response:
         if presented is None and is_form:
             presented = str((await request.form()).get(CSRF_FORM_FIELD) or "")
         check_csrf(session, presented)
+        dashboard_of(request).sessions.end(session)
         await dashboard_of(request).discord.revoke(session.access_token)
     response: Response = (
         RedirectResponse("/", status_code=303) if is_form else Response(status_code=204)

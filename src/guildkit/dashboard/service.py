@@ -9,7 +9,7 @@ from guildkit.dashboard.discord_api import DiscordClient
 from guildkit.dashboard.metrics import DashboardMetrics
 from guildkit.dashboard.references import check_references
 from guildkit.dashboard.storage import StorageUnavailable, storage
-from guildkit.settings.errors import SettingsValidationError, VersionConflict
+from guildkit.settings.errors import SettingsValidationError, VersionConflict, VersionNotFound
 from guildkit.settings.history_view import history_document
 from guildkit.settings.merge_patch import apply_merge_patch, json_diff
 from guildkit.settings.process_status import ProcessRegistry, ProcessStatus
@@ -52,6 +52,10 @@ class SyncStatus:
             ],
         }
 
+
+# Settings versions are PostgreSQL `integer`s. A number from a URL or form beyond that range
+# must never reach a query: asyncpg refuses it with an error that reads as "PostgreSQL is down".
+MAX_VERSION = 2**31 - 1
 
 # One document shape for the API, the pages and the CLI.
 history_json = history_document
@@ -101,6 +105,8 @@ class SettingsService:
         self, guild_id: int, version: int, *, actor: str, expected_version: int | None
     ) -> WriteResult:
         """Raises as `patch`, and VersionNotFound for a version this guild never had."""
+        if not 0 <= version <= MAX_VERSION:
+            raise VersionNotFound(guild_id, version)
         target = await self.content_at(guild_id, version)
         if target is not None:
             await self._check_references(guild_id, self._validated(target))
@@ -117,6 +123,11 @@ class SettingsService:
     async def history(
         self, guild_id: int, *, limit: int = 50, before_version: int | None = None
     ) -> list[HistoryEntry]:
+        if before_version is not None:
+            if before_version <= 1:
+                return []
+            if before_version > MAX_VERSION:
+                before_version = None
         async with storage():
             return await self.store.history(guild_id, limit=limit, before_version=before_version)
 
