@@ -24,7 +24,7 @@ INJECTIONS = [
     "<script>alert(1)</script>",
     '"><img src=x onerror=alert(1)>',
 ]
-# The prefix allows only 1–5 characters without whitespace.
+# The prefix allows only 1 to 5 characters without whitespace.
 SHORT_INJECTIONS = ["';--", "{{7}}", "{%", "${7}", "<zq>", "'\"<zq"]
 PAGES = ["", "/welcome", "/moderation", "/commands", "/leveling", "/history"]
 
@@ -144,7 +144,9 @@ async def test_injection_strings_are_stored_literally_and_rendered_escaped(
         assert count is not None and count >= 1
 
 
-async def test_markup_in_a_rejected_form_is_escaped(client: httpx.AsyncClient, scene: Scene) -> None:
+async def test_markup_in_a_rejected_form_is_escaped(
+    client: httpx.AsyncClient, scene: Scene
+) -> None:
     csrf = await login(client, scene.owner)
     script = "<script>alert(1)</script>"
     # Invalid custom command names come back in the re-shown form: escaped there too.

@@ -1,4 +1,4 @@
-"""Every route of the app × every identity: only the right one gets through.
+"""Every route of the app, times every identity: only the right one gets through.
 
 Routes are enumerated from `app.routes`, so a route added later is covered without touching this
 file: any route with `{guild_id}` gets the guild matrix automatically, and any other route must
@@ -296,7 +296,7 @@ async def test_oauth_state_misuse_is_refused(built: Built, scene: Scene) -> None
         done = await victim.get("/auth/callback", params={"code": code, "state": state})
         assert done.status_code == 303
         assert (await victim.get("/api/session")).json()["user"]["id"] == str(scene.owner)
-    for params in ({"state": ""}, {"state": "x"}, {"state": None}):
+    for params in ({"state": ""}, {"state": "x"}, {"state": None}, {"state": "é"}):
         async with client_for(built.app) as c:
             code, state = await _authorize(c, scene.owner)
             query = {"code": code, "state": state, **params}
@@ -329,10 +329,13 @@ async def test_oauth_code_reuse_and_tampered_verifier_are_refused(
         assert genuine is not None and genuine.state == state
         # A verifier that does not hash to the challenge (even signed with the real key) is
         # refused by the token endpoint's PKCE check.
-        tampered = LoginAttempt(state=state, code_verifier=genuine.code_verifier[:-1] + "A", next_path="/")
+        tampered = LoginAttempt(
+            state=state, code_verifier=genuine.code_verifier[:-1] + "A", next_path="/"
+        )
         c.cookies.set(LOGIN_COOKIE, codec.encode_login(tampered), domain="dashboard.test")
         _refused(await c.get("/auth/callback", params={"code": code, "state": state}))
         # An unsigned edit of the cookie does not even decode.
-        c.cookies.set(LOGIN_COOKIE, c.cookies.get(LOGIN_COOKIE, "") + "x", domain="dashboard.test")
+        signed = c.cookies.get(LOGIN_COOKIE) or ""
+        c.cookies.set(LOGIN_COOKIE, signed + "x", domain="dashboard.test")
         _refused(await c.get("/auth/callback", params={"code": code, "state": state}))
         assert (await c.get("/api/session")).status_code == 401

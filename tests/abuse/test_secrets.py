@@ -118,9 +118,7 @@ async def test_no_secret_in_logs_or_responses(
         **{f"access token {i}": t for i, t in enumerate(access_tokens)},
     }
     assert all(len(s) >= 16 for s in hidden.values())
-    logs = "\n".join(
-        f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records
-    )
+    logs = "\n".join(f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records)
     assert "PostgreSQL unavailable" in logs and "Discord call failed" in logs
     for name, secret in hidden.items():
         assert secret not in logs, f"{name} in the logs"

@@ -17,6 +17,7 @@ from guildkit.dashboard.access import (
     require_session,
 )
 from guildkit.dashboard.permissions import manageable
+from guildkit.dashboard.responses import GUILD_READ, GUILD_WRITE, SESSION
 from guildkit.dashboard.service import MAX_VERSION, SyncStatus, history_json
 from guildkit.dashboard.sessions import Session
 from guildkit.settings.errors import SettingsValidationError
@@ -97,7 +98,12 @@ def document_response(current: VersionedSettings, status_code: int = 200) -> JSO
     )
 
 
-@router.get("/guilds", response_model=list[GuildOut], summary="Servers the user may manage")
+@router.get(
+    "/guilds",
+    response_model=list[GuildOut],
+    summary="Servers the user may manage",
+    responses={**SESSION, 502: GUILD_READ[502]},
+)
 async def list_guilds(request: Request) -> list[GuildOut]:
     session = require_session(request)
     dashboard = dashboard_of(request)
@@ -112,6 +118,7 @@ async def list_guilds(request: Request) -> list[GuildOut]:
     "/guilds/{guild_id}/settings",
     response_model=SettingsDocument,
     summary="A server's settings (ETag: the version)",
+    responses={**GUILD_READ, 304: {"description": "If-None-Match names the current version"}},
 )
 async def get_settings(request: Request, guild_id: str) -> Response:
     session = require_session(request)
@@ -127,13 +134,9 @@ async def get_settings(request: Request, guild_id: str) -> Response:
     response_model=SettingsDocument,
     summary="Change settings with a JSON Merge Patch (RFC 7396)",
     responses={
-        401: {"description": "not logged in"},
-        403: {"description": "no rights on this server, or missing/wrong CSRF token"},
-        404: {"description": "unknown server"},
-        412: {"description": "If-Match names a version that is no longer current"},
+        **GUILD_WRITE,
         415: {"description": "body is not application/json or application/merge-patch+json"},
         422: {"description": "field-level validation errors; nothing was written"},
-        503: {"description": "PostgreSQL is unreachable; nothing was written"},
     },
     openapi_extra={
         "requestBody": {
@@ -164,6 +167,7 @@ async def patch_settings(request: Request, guild_id: str) -> Response:
     "/guilds/{guild_id}/settings/history",
     response_model=list[HistoryOut],
     summary="Settings versions, newest first, with their diffs",
+    responses=GUILD_READ,
 )
 async def get_history(
     request: Request,
@@ -183,6 +187,7 @@ async def get_history(
     "/guilds/{guild_id}/settings/revert",
     response_model=SettingsDocument,
     summary="Write a new version with an earlier version's content",
+    responses={**GUILD_WRITE, 400: {"description": "the body is not JSON"}},
 )
 async def revert_settings(
     request: Request,
@@ -203,6 +208,7 @@ async def revert_settings(
     "/guilds/{guild_id}/sync",
     response_model=SyncOut,
     summary="Whether every live bot process has applied the latest change",
+    responses=GUILD_READ,
 )
 async def get_sync(request: Request, guild_id: str) -> dict[str, Any]:
     session = require_session(request)
