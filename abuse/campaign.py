@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -175,6 +176,8 @@ async def run(report_path: Path) -> bool:
         **{f"access token #{i}": t for i, t in enumerate(access_tokens)},
     }
     leaked = [name for name, value in hidden.items() if value in logs]
+    if re.search(r"[?&]code=(?!\[redacted\])", logs):
+        leaked.append("an OAuth2 authorization code")
     campaign.record(
         "no secret in the dashboard's output (app and access logs)",
         not leaked and "GET /healthz" in logs,

@@ -13,6 +13,7 @@ import pytest
 
 from guildkit.dashboard.context import DashboardOptions
 from guildkit.dashboard.discord_api import DiscordClient
+from guildkit.dashboard.log_redaction import RedactQuerySecrets, redact
 from guildkit.dashboard.service import SettingsService
 from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
 from guildkit.sandbox.runner import RunningSandbox, run_sandbox
@@ -128,3 +129,21 @@ async def test_no_secret_in_logs_or_responses(
             )
             where = f"{response.request.method} {response.request.url.path}"
             assert secret not in visible, f"{name} in the response to {where}"
+
+
+def test_access_log_lines_lose_oauth_parameters() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "GET", "/auth/callback?code=SECRETCODE&state=SECRETSTATE&x=1", "1.1", 303),
+        None,
+    )
+    assert RedactQuerySecrets().filter(record)
+    line = record.getMessage()
+    assert "SECRETCODE" not in line and "SECRETSTATE" not in line
+    assert "code=[redacted]&state=[redacted]&x=1" in line
+    assert redact("/guilds/1?next=/x") == "/guilds/1?next=/x"
+    assert redact("/a?barcode=1") == "/a?barcode=1"

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from guildkit.dashboard import api, auth, health, pages
+from guildkit.dashboard import api, auth, health, log_redaction, pages
 from guildkit.dashboard.context import Dashboard
 from guildkit.dashboard.errors import install_error_handlers
 from guildkit.dashboard.middleware import BodyLimit, RequestMetrics, SecurityHeaders
@@ -21,6 +21,8 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # At startup, after the server has configured its loggers.
+        log_redaction.install()
         try:
             yield
         finally:
