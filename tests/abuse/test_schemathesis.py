@@ -121,9 +121,14 @@ def test_the_spec_holds_under_fuzzing(database_url: str) -> None:
                 )
             )
             with_guild.append(valid_patches)
-            anything = schema.as_strategy()
-            negative = schema.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE)
-            strategy = st.one_of(*with_guild, anything, negative)
+            # Logging out would end the fuzzing session; test_identities covers logout.
+            others = [op for op in operations if op.path != "/auth/logout"]
+            anything = [op.as_strategy() for op in others]
+            negative = [
+                op.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE)
+                for op in others
+            ]
+            strategy = st.one_of(*with_guild, *anything, *negative)
 
             @settings(
                 max_examples=EXAMPLES,
@@ -159,3 +164,69 @@ async def test_every_operation_declares_its_refusals(path: str, built: Built) ->
                 assert {"403", "404"} <= declared, (method, template, declared)
             if method in ("post", "patch", "put", "delete"):
                 assert {"403", "413", "429"} <= declared, (method, template, declared)
+
+
+# The pages are not in the spec; their forms get the same treatment with hand-made strategies.
+FORM_FIELDS = {
+    "general": ["prefix", "log_channel_id", "disabled_commands"],
+    "welcome": ["welcome.enabled", "welcome.channel_id", "welcome.message", "auto_roles"],
+    "moderation": [
+        "moderation.anti_link",
+        "moderation.spam_max_messages",
+        "moderation.spam_window_seconds",
+        "moderation.blocked_words",
+        "moderation.exempt_role_ids",
+    ],
+    "commands": ["cmd_name", "cmd_response"],
+    "leveling": ["leveling.enabled", "leveling.announce_channel_id"],
+}
+HOSTILE_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["<script>alert(1)</script>", "{{7*7}}", "'; DROP TABLE guild_settings;--", "${7*7}", "on"]
+    ),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+)
+
+
+def test_the_pages_forms_hold_under_fuzzing(database_url: str) -> None:
+    with asyncio.Runner() as runner:
+        world = World(database_url)
+        runner.run(world.start())
+        try:
+            cases = st.sampled_from(sorted(FORM_FIELDS)).flatmap(
+                lambda section: st.tuples(
+                    st.just(section),
+                    st.dictionaries(
+                        st.sampled_from([*FORM_FIELDS[section], "version"]),
+                        HOSTILE_TEXT,
+                        max_size=6,
+                    ),
+                )
+            )
+
+            async def post(section: str, form: dict[str, str]) -> httpx.Response:
+                assert world.client is not None
+                path = f"/guilds/{world.guild}" + ("" if section == "general" else f"/{section}")
+                return await world.client.post(path, data={**form, "csrf_token": world.csrf})
+
+            @settings(
+                max_examples=150,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=cases)
+            def fuzz(case: tuple[str, dict[str, str]]) -> None:
+                section, form = case
+                response = runner.run(post(section, form))
+                assert response.status_code in (200, 412, 422), (case, response.text[:300])
+                assert "text/html" in response.headers["content-type"]
+                for value in form.values():
+                    if "<" in value:
+                        assert value not in response.text, (case, "shown unescaped")
+
+            fuzz()
+        finally:
+            runner.run(world.stack.aclose())
