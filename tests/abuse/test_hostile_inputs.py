@@ -241,3 +241,31 @@ async def test_out_of_range_versions_are_4xx_not_a_database_error(
     )
     assert missing.status_code == 422
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_nul_characters_are_a_422_not_a_false_outage(
+    client: httpx.AsyncClient, scene: Scene
+) -> None:
+    # jsonb cannot hold U+0000: PostgreSQL's refusal used to come back as "PostgreSQL is
+    # unreachable" (503). Found by the schemathesis run.
+    csrf = await login(client, scene.owner)
+    url = f"/api/guilds/{scene.guild}/settings"
+    for patch, loc in (
+        ({"welcome": {"message": "a\x00b"}}, ["body", "welcome", "message"]),
+        (
+            {"custom_commands": [{"name": "a", "response": "\x00"}]},
+            ["body", "custom_commands", 0, "response"],
+        ),
+        (
+            {"moderation": {"blocked_words": ["ok", "b\x00d"]}},
+            ["body", "moderation", "blocked_words", 1],
+        ),
+    ):
+        response = await client.patch(url, json=patch, headers=headers(csrf))
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == loc
+    form = await client.post(
+        f"/guilds/{scene.guild}/welcome", data={"csrf_token": csrf, "welcome.message": "a\x00b"}
+    )
+    assert form.status_code == 422
+    assert (await client.get(url)).json()["version"] == 0

@@ -183,7 +183,14 @@ FORM_FIELDS = {
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(
-        ["<script>alert(1)</script>", "{{7*7}}", "'; DROP TABLE guild_settings;--", "${7*7}", "on"]
+        [
+            "<script>alert(1)</script>",
+            "{{7*7}}",
+            "'; DROP TABLE guild_settings;--",
+            "${7*7}",
+            "on",
+            "a\x00b",
+        ]
     ),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
 )

@@ -57,6 +57,31 @@ class SyncStatus:
 # must never reach a query: asyncpg refuses it with an error that reads as "PostgreSQL is down".
 MAX_VERSION = 2**31 - 1
 
+
+def nul_characters(document: Any) -> list[dict[str, Any]]:
+    """Field errors for every string holding U+0000, which PostgreSQL's jsonb cannot store.
+
+    The model accepts it, so without this check PostgreSQL refuses the write with an error that
+    reads as an outage (a 503) instead of a 422 naming the field.
+    """
+    errors: list[dict[str, Any]] = []
+    stack: list[tuple[list[str | int], Any]] = [([], document)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            errors.append(
+                {"loc": loc, "msg": "must not contain NUL (U+0000) characters", "type": "nul_char"}
+            )
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                stack.append(([*loc, str(key)], child))
+                if "\x00" in str(key):
+                    stack.append(([*loc, str(key)], str(key)))
+        elif isinstance(value, list):
+            stack.extend(([*loc, i], child) for i, child in enumerate(value))
+    return sorted(errors, key=lambda e: [str(p) for p in e["loc"]])
+
+
 # One document shape for the API, the pages and the CLI.
 history_json = history_document
 
@@ -89,6 +114,10 @@ class SettingsService:
 
         Raises SettingsValidationError, VersionConflict, StorageUnavailable, DiscordError.
         """
+        nul_errors = nul_characters(patch)
+        if nul_errors:
+            self._metrics.writes.labels("invalid").inc()
+            raise SettingsValidationError(nul_errors)
         current = await self.get(guild_id)
         if expected_version is not None and expected_version != current.version:
             self._metrics.writes.labels("conflict").inc()
