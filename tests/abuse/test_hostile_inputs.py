@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from guildkit.dashboard.context import DashboardOptions
 from guildkit.dashboard.service import MAX_VERSION
+from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox
 from tests.abuse.test_identities import endpoints, send
 from tests.dashboard.conftest import Built, Scene, build, client_for, login
@@ -269,3 +270,53 @@ async def test_nul_characters_are_a_422_not_a_false_outage(
     )
     assert form.status_code == 422
     assert (await client.get(url)).json()["version"] == 0
+
+
+async def test_markup_in_discord_names_is_escaped_everywhere(
+    roomy: Built, sb: SandboxClient
+) -> None:
+    # Names come from Discord, where anyone picks them: a user, a server, a channel, a role.
+    evil = "<script>alert(1)</script>"
+    user = await sb.create_user("evil", global_name=evil)
+    guild = await sb.create_guild(evil, user.id)
+    channel = await sb.create_channel(guild.id, evil)
+    role = await sb.create_role(guild.id, evil)
+    async with client_for(roomy.app) as client:
+        csrf = await login(client, user.id)
+        saved = await client.patch(
+            f"/api/guilds/{guild.id}/settings",
+            json={
+                "log_channel_id": str(channel.id),
+                "welcome": {"channel_id": str(channel.id)},
+                "auto_roles": [str(role.id)],
+            },
+            headers=headers(csrf),
+        )
+        assert saved.status_code == 200, saved.text
+        assert (await client.get("/api/guilds")).json()[0]["name"] == evil
+        for page in ["/", *(f"/guilds/{guild.id}{p}" for p in PAGES)]:
+            response = await client.get(page)
+            assert response.status_code == 200, page
+            _assert_escaped(response.text, [evil], page)
+            assert "&lt;script&gt;" in response.text, page
+
+
+async def test_non_finite_numbers_are_a_422(client: httpx.AsyncClient, scene: Scene) -> None:
+    # Python's JSON parser takes NaN and Infinity; FastAPI's 422 used to echo them back and fail
+    # to encode its own answer (a 500).
+    csrf = await login(client, scene.owner)
+    base = f"/api/guilds/{scene.guild}/settings"
+    for literal in (b"NaN", b"Infinity", b"-Infinity", b"1e400", b"[" * 900 + b"]" * 900):
+        response = await client.post(
+            f"{base}/revert", content=b'{"version": ' + literal + b"}", headers=headers(csrf)
+        )
+        assert response.status_code == 422, (literal[:20], response.text[:200])
+        assert response.json()["detail"][0]["loc"] == ["body", "version"]
+        patch = await client.patch(
+            base,
+            content=b'{"moderation": {"spam_max_messages": ' + literal[:20] + b"}}",
+            headers=headers(csrf),
+        )
+        assert 400 <= patch.status_code < 500
+    page = await client.get(f"/guilds/{scene.guild}/history", params={"before_version": "x"})
+    assert page.status_code == 422 and "text/html" in page.headers["content-type"]
