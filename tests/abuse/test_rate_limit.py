@@ -92,9 +92,9 @@ def _tiny_app(codec: SessionCodec, clock: FakeClock) -> FastAPI:
     return app
 
 
-def _session_cookie(codec: SessionCodec) -> str:
+def _session_cookie(codec: SessionCodec, user_id: str) -> str:
     session = codec.new_session(
-        user_id="1",
+        user_id=user_id,
         username="u",
         display_name="u",
         avatar=None,
@@ -104,7 +104,7 @@ def _session_cookie(codec: SessionCodec) -> str:
     return codec.encode(session)
 
 
-async def test_middleware_limits_per_session_and_per_address() -> None:
+async def test_middleware_limits_per_user_and_per_address() -> None:
     codec = SessionCodec(SECRET)
     clock = FakeClock()
     app = _tiny_app(codec, clock)
@@ -116,10 +116,12 @@ async def test_middleware_limits_per_session_and_per_address() -> None:
             c.cookies.set(SESSION_COOKIE, cookie)
         return c
 
-    one, two = _session_cookie(codec), _session_cookie(codec)
+    one, two = _session_cookie(codec, "1"), _session_cookie(codec, "2")
+    again = _session_cookie(codec, "1")
     async with (
         client("10.0.0.1", one) as a,
         client("10.0.0.1", two) as b,
+        client("10.0.0.3", again) as a_elsewhere,
         client("10.0.0.1") as anon,
         client("10.0.0.2") as other_ip,
         client("10.0.0.1", "forged.cookie.value") as forged,
@@ -133,7 +135,9 @@ async def test_middleware_limits_per_session_and_per_address() -> None:
         assert html.status_code == 429 and "text/html" in html.headers["content-type"]
         # Reads are never limited here.
         assert (await a.get("/api/read")).status_code == 200
-        # Another session from the same address has its own bucket...
+        # The same user logged in again, elsewhere, shares the bucket...
+        assert (await a_elsewhere.post("/api/write")).status_code == 429
+        # ...another user from the same address has their own...
         assert (await b.post("/api/write")).status_code == 200
         # ...and so do clients without a session, by address; a forged cookie is no session.
         assert [(await anon.post("/api/write")).status_code for _ in range(2)] == [200, 200]

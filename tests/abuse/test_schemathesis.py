@@ -41,8 +41,10 @@ EXAMPLES = 400
 class World:
     """Everything one fuzzing run needs, set up on the runner's loop."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, as_member: bool = False) -> None:
         self.database_url = database_url
+        # A member without rights: every guild route must refuse, whatever is sent.
+        self.as_member = as_member
         self.stack = contextlib.AsyncExitStack()
         self.built: Built | None = None
         self.client: httpx.AsyncClient | None = None
@@ -62,7 +64,11 @@ class World:
         self.built = built
         self.stack.push_async_callback(built.close)
         self.client = await self.stack.enter_async_context(client_for(built.app))
-        self.csrf = await login(self.client, owner.id)
+        user = owner
+        if self.as_member:
+            user = await control.create_user("member")
+            await control.add_member(guild.id, user.id)
+        self.csrf = await login(self.client, user.id)
 
     async def call(self, kwargs: dict[str, Any]) -> httpx.Response:
         assert self.client is not None
@@ -81,9 +87,10 @@ class World:
         return response
 
 
-def test_the_spec_holds_under_fuzzing(database_url: str) -> None:
+@pytest.mark.parametrize("as_member", [False, True], ids=["owner", "member"])
+def test_the_spec_holds_under_fuzzing(database_url: str, as_member: bool) -> None:
     with asyncio.Runner() as runner:
-        world = World(database_url)
+        world = World(database_url, as_member=as_member)
         runner.run(world.start())
         try:
             assert world.built is not None
@@ -142,11 +149,16 @@ def test_the_spec_holds_under_fuzzing(database_url: str) -> None:
                 kwargs = case.as_transport_kwargs(base_url=BASE_URL)
                 response = runner.run(world.call(kwargs))
                 case.validate_response(response, checks=CHECKS)
+                if world.as_member and f"/guilds/{world.guild}/" in str(kwargs["url"]):
+                    assert response.status_code >= 400, (kwargs, response.text[:200])
 
             fuzz()
-            # The fuzzing got past authorization, to successful reads and writes.
-            assert {("GET", 200), ("PATCH", 200)} <= world.seen, world.seen
-            assert any(m == "PATCH" and 400 <= s < 500 for m, s in world.seen), world.seen
+            if world.as_member:
+                assert {("GET", 403), ("PATCH", 403)} <= world.seen, world.seen
+            else:
+                # The fuzzing got past authorization, to successful reads and writes.
+                assert {("GET", 200), ("PATCH", 200)} <= world.seen, world.seen
+                assert any(m == "PATCH" and 400 <= s < 500 for m, s in world.seen), world.seen
         finally:
             runner.run(world.stack.aclose())
 

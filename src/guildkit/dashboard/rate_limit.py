@@ -2,14 +2,15 @@
 
 Limits (defaults in DashboardOptions, per dashboard process):
 - unsafe requests (POST, PUT, PATCH, DELETE: the API's writes, the pages' forms, logout) from a
-  logged-in session: `write_rate_per_second` (10) sustained, bursts of `write_burst` (20);
+  logged-in user: `write_rate_per_second` (10) sustained, bursts of `write_burst` (20), shared
+  by all of that user's sessions (otherwise logging in again would buy a fresh bucket);
 - the same from a client without a valid session, and every `/auth/` request (login and its
   callback cost a Discord call each), keyed by the client's address, with the same numbers.
 Reads (GET/HEAD/OPTIONS outside `/auth/`) are not limited here.
 
 A refused request gets 429 with `Retry-After` (whole seconds) before its body is read. The key
-of a session is its CSRF token (random per login, and inside the signed cookie), so a session
-cannot escape its bucket by varying anything it controls; a forged cookie counts as no session.
+of a session is its user id, from inside the signed cookie, so a client cannot escape its bucket
+by varying anything it controls; a forged, expired or logged-out cookie counts as no session.
 The client address is the ASGI `client` (uvicorn resolves X-Forwarded-For only from trusted
 proxies), never a header read here.
 """
@@ -116,7 +117,7 @@ class RateLimit:
     def _key(self, scope: Scope) -> str:
         session = self.sessions.decode(_cookie(scope, SESSION_COOKIE))
         if session is not None:
-            return f"session:{session.csrf_token}"
+            return f"user:{session.user_id}"
         client = scope.get("client")
         return f"ip:{client[0] if client else 'unknown'}"
 
