@@ -329,9 +329,11 @@ async def test_oauth_code_reuse_and_tampered_verifier_are_refused(
         assert genuine is not None and genuine.state == state
         # A verifier that does not hash to the challenge (even signed with the real key) is
         # refused by the token endpoint's PKCE check.
+        last = "B" if genuine.code_verifier.endswith("A") else "A"
         tampered = LoginAttempt(
-            state=state, code_verifier=genuine.code_verifier[:-1] + "A", next_path="/"
+            state=state, code_verifier=genuine.code_verifier[:-1] + last, next_path="/"
         )
+        assert tampered.code_verifier != genuine.code_verifier
         c.cookies.set(LOGIN_COOKIE, codec.encode_login(tampered), domain="dashboard.test")
         _refused(await c.get("/auth/callback", params={"code": code, "state": state}))
         # An unsigned edit of the cookie does not even decode.
