@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CODE := $(wildcard src tests bench)
+CODE := $(wildcard src tests bench abuse)
 
 .PHONY: run test lint format bench services install browser clean htmx
 

@@ -450,7 +450,8 @@ async def test_sync_reports_live_processes(
 async def test_fifty_concurrent_patches_none_lost(
     database_url: str, sandbox: RunningSandbox, scene: Scene
 ) -> None:
-    built = build(database_url, sandbox, pool_size=10)
+    # A burst beyond the default rate limit: this test is about concurrency, not flooding.
+    built = build(database_url, sandbox, pool_size=10, options=DashboardOptions(write_burst=100))
     try:
         async with client_for(built.app) as client:
             csrf = await login(client, scene.owner)

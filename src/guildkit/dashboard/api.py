@@ -17,7 +17,8 @@ from guildkit.dashboard.access import (
     require_session,
 )
 from guildkit.dashboard.permissions import manageable
-from guildkit.dashboard.service import SyncStatus, history_json
+from guildkit.dashboard.responses import GUILD_READ, GUILD_WRITE, SESSION
+from guildkit.dashboard.service import MAX_VERSION, SyncStatus, history_json
 from guildkit.dashboard.sessions import Session
 from guildkit.settings.errors import SettingsValidationError
 from guildkit.settings.types import VersionedSettings
@@ -71,7 +72,9 @@ class SyncOut(BaseModel):
 
 
 class RevertIn(BaseModel):
-    version: int = Field(ge=0, description="the version whose content becomes the new version")
+    version: int = Field(
+        ge=0, le=MAX_VERSION, description="the version whose content becomes the new version"
+    )
 
 
 def etag(version: int) -> str:
@@ -95,7 +98,12 @@ def document_response(current: VersionedSettings, status_code: int = 200) -> JSO
     )
 
 
-@router.get("/guilds", response_model=list[GuildOut], summary="Servers the user may manage")
+@router.get(
+    "/guilds",
+    response_model=list[GuildOut],
+    summary="Servers the user may manage",
+    responses={**SESSION, 502: GUILD_READ[502]},
+)
 async def list_guilds(request: Request) -> list[GuildOut]:
     session = require_session(request)
     dashboard = dashboard_of(request)
@@ -110,6 +118,7 @@ async def list_guilds(request: Request) -> list[GuildOut]:
     "/guilds/{guild_id}/settings",
     response_model=SettingsDocument,
     summary="A server's settings (ETag: the version)",
+    responses={**GUILD_READ, 304: {"description": "If-None-Match names the current version"}},
 )
 async def get_settings(request: Request, guild_id: str) -> Response:
     session = require_session(request)
@@ -125,13 +134,9 @@ async def get_settings(request: Request, guild_id: str) -> Response:
     response_model=SettingsDocument,
     summary="Change settings with a JSON Merge Patch (RFC 7396)",
     responses={
-        401: {"description": "not logged in"},
-        403: {"description": "no rights on this server, or missing/wrong CSRF token"},
-        404: {"description": "unknown server"},
-        412: {"description": "If-Match names a version that is no longer current"},
+        **GUILD_WRITE,
         415: {"description": "body is not application/json or application/merge-patch+json"},
         422: {"description": "field-level validation errors; nothing was written"},
-        503: {"description": "PostgreSQL is unreachable; nothing was written"},
     },
     openapi_extra={
         "requestBody": {
@@ -162,12 +167,13 @@ async def patch_settings(request: Request, guild_id: str) -> Response:
     "/guilds/{guild_id}/settings/history",
     response_model=list[HistoryOut],
     summary="Settings versions, newest first, with their diffs",
+    responses=GUILD_READ,
 )
 async def get_history(
     request: Request,
     guild_id: str,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_version: int | None = None,
+    before_version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> list[dict[str, Any]]:
     session = require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
@@ -181,6 +187,7 @@ async def get_history(
     "/guilds/{guild_id}/settings/revert",
     response_model=SettingsDocument,
     summary="Write a new version with an earlier version's content",
+    responses={**GUILD_WRITE, 400: {"description": "the body is not JSON"}},
 )
 async def revert_settings(
     request: Request,
@@ -201,12 +208,18 @@ async def revert_settings(
     "/guilds/{guild_id}/sync",
     response_model=SyncOut,
     summary="Whether every live bot process has applied the latest change",
+    responses=GUILD_READ,
 )
 async def get_sync(request: Request, guild_id: str) -> dict[str, Any]:
     session = require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
     status: SyncStatus = await dashboard_of(request).service.sync(gid)
     return status.to_json()
+
+
+# A settings patch is at most four levels deep (custom_commands → [i] → {name, response});
+# far deeper input is an attack on the recursive code downstream (merge, diff, validation).
+MAX_PATCH_DEPTH = 32
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -216,8 +229,37 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         raise SettingsValidationError(
             [{"loc": [], "msg": "the body is not valid JSON", "type": "json_invalid"}]
         ) from None
+    except RecursionError:
+        # json.loads recurses per nesting level: a few thousand brackets exhaust the stack.
+        value = None
+        too_deep = True
+    else:
+        too_deep = _depth_exceeds(value, MAX_PATCH_DEPTH)
+    if too_deep:
+        raise SettingsValidationError(
+            [
+                {
+                    "loc": [],
+                    "msg": f"the patch is nested more than {MAX_PATCH_DEPTH} levels deep",
+                    "type": "too_deep",
+                }
+            ]
+        )
     if not isinstance(value, dict):
         raise SettingsValidationError(
             [{"loc": [], "msg": "the patch must be a JSON object", "type": "object_type"}]
         )
     return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit`, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from guildkit.dashboard import api, auth, health, pages
+from guildkit.dashboard import api, auth, health, log_redaction, pages
 from guildkit.dashboard.context import Dashboard
 from guildkit.dashboard.errors import install_error_handlers
 from guildkit.dashboard.middleware import BodyLimit, RequestMetrics, SecurityHeaders
+from guildkit.dashboard.rate_limit import RateLimit
 from guildkit.dashboard.rendering import STATIC_DIR
 
 
@@ -20,6 +21,8 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # At startup, after the server has configured its loggers.
+        log_redaction.install()
         try:
             yield
         finally:
@@ -42,6 +45,13 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added last = outermost: headers go on every response (a 413 included), and metrics count it.
     app.add_middleware(BodyLimit, limit=dashboard.options.body_limit_bytes)
+    # Outside the body limit: a refused flood costs no body reading at all.
+    app.add_middleware(
+        RateLimit,
+        sessions=dashboard.sessions,
+        rate=dashboard.options.write_rate_per_second,
+        burst=dashboard.options.write_burst,
+    )
     app.add_middleware(RequestMetrics, metrics=dashboard.metrics)
     app.add_middleware(SecurityHeaders)
     return app

@@ -21,6 +21,7 @@ from guildkit.dashboard.access import (
 )
 from guildkit.dashboard.discord_api import DiscordAuthError
 from guildkit.dashboard.rendering import render
+from guildkit.dashboard.responses import AUTH_PAGE, SESSION
 from guildkit.dashboard.sessions import LOGIN_COOKIE, LOGIN_MAX_AGE, SESSION_COOKIE, LoginAttempt
 
 router = APIRouter()
@@ -67,7 +68,14 @@ def clear_session(request: Request, response: Response) -> None:
     )
 
 
-@router.get("/auth/login", tags=["auth"], summary="Redirect to Discord to log in")
+@router.get(
+    "/auth/login",
+    tags=["auth"],
+    summary="Redirect to Discord to log in",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={302: {"description": "to Discord's authorize page"}, 429: AUTH_PAGE[429]},
+)
 async def login(request: Request, next: str | None = None) -> RedirectResponse:
     dashboard = dashboard_of(request)
     attempt = LoginAttempt(
@@ -92,6 +100,9 @@ async def login(request: Request, next: str | None = None) -> RedirectResponse:
     name="auth_callback",
     tags=["auth"],
     summary="Discord sends the user back here",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "logged in: on to the page that asked"}, **AUTH_PAGE},
 )
 async def callback(
     request: Request,
@@ -101,7 +112,12 @@ async def callback(
 ) -> Response:
     dashboard = dashboard_of(request)
     attempt = dashboard.sessions.decode_login(request.cookies.get(LOGIN_COOKIE))
-    if attempt is None or not state or not hmac.compare_digest(state, attempt.state):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if (
+        attempt is None
+        or not state
+        or not hmac.compare_digest(state.encode(), attempt.state.encode())
+    ):
         return _login_failed(request, "The login expired or did not start here. Please try again.")
     if error or not code:
         return _login_failed(request, "Discord did not authorize the login.")
@@ -138,7 +154,19 @@ def _login_failed(request: Request, message: str) -> Response:
     return response
 
 
-@router.post("/auth/logout", tags=["auth"], summary="End the session", status_code=204)
+@router.post(
+    "/auth/logout",
+    tags=["auth"],
+    summary="End the session",
+    status_code=204,
+    response_class=Response,
+    responses={
+        303: {"description": "a form post: back to the start page"},
+        403: {"description": "missing or wrong CSRF token"},
+        413: {"description": "request body too large"},
+        429: {"description": "too many requests; see Retry-After"},
+    },
+)
 async def logout(request: Request) -> Response:
     session = optional_session(request)
     is_form = request.headers.get("content-type", "").startswith(
@@ -149,6 +177,7 @@ async def logout(request: Request) -> Response:
         if presented is None and is_form:
             presented = str((await request.form()).get(CSRF_FORM_FIELD) or "")
         check_csrf(session, presented)
+        dashboard_of(request).sessions.end(session)
         await dashboard_of(request).discord.revoke(session.access_token)
     response: Response = (
         RedirectResponse("/", status_code=303) if is_form else Response(status_code=204)
@@ -157,7 +186,12 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@router.get("/api/session", tags=["auth"], summary="The logged-in user and the CSRF token")
+@router.get(
+    "/api/session",
+    tags=["auth"],
+    summary="The logged-in user and the CSRF token",
+    responses=SESSION,
+)
 async def api_session(request: Request) -> JSONResponse:
     session = require_session(request)
     body: dict[str, Any] = session.to_public()

@@ -27,6 +27,10 @@ class DashboardOptions:
     # "re-checked on every write").
     write_permission_max_age_seconds: float = 10.0
     htmx_path: Path | None = None
+    # Unsafe requests (and /auth/) per user, or per client address without a session: a person
+    # saving forms never comes near this; a script hammering the API does (rate_limit.py).
+    write_rate_per_second: float = 10.0
+    write_burst: int = 20
 
     @property
     def cookie_secure(self) -> bool:

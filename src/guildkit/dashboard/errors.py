@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from guildkit.dashboard.access import Forbidden, GuildNotFound, NotLoggedIn
@@ -64,6 +65,24 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     return _reply(request, 422, detail)
 
 
+async def _request_invalid(request: Request, exc: Exception) -> Response:
+    """FastAPI's own 422, in DESIGN §7's shape: `loc`, `msg`, `type`, without echoing the input.
+
+    The default handler echoes the offending input, and a NaN there (`{"version": NaN}` is
+    accepted by Python's JSON parser) made its JSON encoding fail: a 500.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "loc": [str(p) if not isinstance(p, int) else p for p in e["loc"]],
+            "msg": str(e["msg"]),
+            "type": str(e["type"]),
+        }
+        for e in exc.errors()
+    ]
+    return _reply(request, 422, detail)
+
+
 async def _version_not_found(request: Request, exc: Exception) -> Response:
     return _reply(
         request, 422, [{"loc": ["body", "version"], "msg": str(exc), "type": "version_not_found"}]
@@ -108,6 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(GuildNotFound, _not_found)
     app.add_exception_handler(SettingsValidationError, _invalid)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(VersionNotFound, _version_not_found)
     app.add_exception_handler(VersionConflict, _conflict)
     app.add_exception_handler(UnsupportedMediaType, _unsupported)

@@ -24,6 +24,11 @@ DOCS_CSP: Final = (
 )
 
 
+KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, form_targets: str = "") -> None:
         self.app = app
@@ -141,6 +146,8 @@ class RequestMetrics:
             # The route template, not the raw path, keeps label cardinality bounded.
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
+            # Clients choose the method token freely ("FOO1", "FOO2", ...): unbounded labels
+            # would grow the registry without limit, so anything unknown is "other".
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

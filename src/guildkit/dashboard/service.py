@@ -9,7 +9,7 @@ from guildkit.dashboard.discord_api import DiscordClient
 from guildkit.dashboard.metrics import DashboardMetrics
 from guildkit.dashboard.references import check_references
 from guildkit.dashboard.storage import StorageUnavailable, storage
-from guildkit.settings.errors import SettingsValidationError, VersionConflict
+from guildkit.settings.errors import SettingsValidationError, VersionConflict, VersionNotFound
 from guildkit.settings.history_view import history_document
 from guildkit.settings.merge_patch import apply_merge_patch, json_diff
 from guildkit.settings.process_status import ProcessRegistry, ProcessStatus
@@ -53,6 +53,35 @@ class SyncStatus:
         }
 
 
+# Settings versions are PostgreSQL `integer`s. A number from a URL or form beyond that range
+# must never reach a query: asyncpg refuses it with an error that reads as "PostgreSQL is down".
+MAX_VERSION = 2**31 - 1
+
+
+def nul_characters(document: Any) -> list[dict[str, Any]]:
+    """Field errors for every string holding U+0000, which PostgreSQL's jsonb cannot store.
+
+    The model accepts it, so without this check PostgreSQL refuses the write with an error that
+    reads as an outage (a 503) instead of a 422 naming the field.
+    """
+    errors: list[dict[str, Any]] = []
+    stack: list[tuple[list[str | int], Any]] = [([], document)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            errors.append(
+                {"loc": loc, "msg": "must not contain NUL (U+0000) characters", "type": "nul_char"}
+            )
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                stack.append(([*loc, str(key)], child))
+                if "\x00" in str(key):
+                    stack.append(([*loc, str(key)], str(key)))
+        elif isinstance(value, list):
+            stack.extend(([*loc, i], child) for i, child in enumerate(value))
+    return sorted(errors, key=lambda e: [str(p) for p in e["loc"]])
+
+
 # One document shape for the API, the pages and the CLI.
 history_json = history_document
 
@@ -85,6 +114,10 @@ class SettingsService:
 
         Raises SettingsValidationError, VersionConflict, StorageUnavailable, DiscordError.
         """
+        nul_errors = nul_characters(patch)
+        if nul_errors:
+            self._metrics.writes.labels("invalid").inc()
+            raise SettingsValidationError(nul_errors)
         current = await self.get(guild_id)
         if expected_version is not None and expected_version != current.version:
             self._metrics.writes.labels("conflict").inc()
@@ -101,6 +134,8 @@ class SettingsService:
         self, guild_id: int, version: int, *, actor: str, expected_version: int | None
     ) -> WriteResult:
         """Raises as `patch`, and VersionNotFound for a version this guild never had."""
+        if not 0 <= version <= MAX_VERSION:
+            raise VersionNotFound(guild_id, version)
         target = await self.content_at(guild_id, version)
         if target is not None:
             await self._check_references(guild_id, self._validated(target))
@@ -117,6 +152,11 @@ class SettingsService:
     async def history(
         self, guild_id: int, *, limit: int = 50, before_version: int | None = None
     ) -> list[HistoryEntry]:
+        if before_version is not None:
+            if before_version <= 1:
+                return []
+            if before_version > MAX_VERSION:
+                before_version = None
         async with storage():
             return await self.store.history(guild_id, limit=limit, before_version=before_version)
 

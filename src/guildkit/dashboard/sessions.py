@@ -60,6 +60,10 @@ class SessionCodec:
         self.max_age = max_age_seconds
         self._sessions = URLSafeTimedSerializer(secret_key, salt="guildkit.dashboard.session")
         self._logins = URLSafeTimedSerializer(secret_key, salt="guildkit.dashboard.login")
+        # Logged-out sessions (by CSRF token, unique per login) until they would expire anyway.
+        # Per process: elsewhere a replayed cookie still fails wherever Discord is asked, since
+        # logout revokes the Discord token; here it fails everywhere, /api/session included.
+        self._ended: dict[str, int] = {}
 
     def new_session(
         self,
@@ -97,7 +101,15 @@ class SessionCodec:
             return None
         if session.expires_at <= (time.time() if now is None else now):
             return None
+        if session.csrf_token in self._ended:
+            return None
         return session
+
+    def end(self, session: Session, *, now: float | None = None) -> None:
+        """Refuse this session's cookie from now on (logout), in this process."""
+        current = time.time() if now is None else now
+        self._ended = {t: exp for t, exp in self._ended.items() if exp > current}
+        self._ended[session.csrf_token] = session.expires_at
 
     def encode_login(self, attempt: LoginAttempt) -> str:
         return self._logins.dumps(asdict(attempt))

@@ -1,0 +1,3 @@
+from abuse.campaign import main
+
+raise SystemExit(main())
