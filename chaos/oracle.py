@@ -325,10 +325,8 @@ def propagation(
             continue
         delay = first - edit.at
         kinds = sorted({f.kind for f in faults_in(faults, edit.at - BOUND, first)})
-        label = "healthy" if not kinds else " + ".join(kinds)
+        label = "healthy" if not kinds else kinds[0] if len(kinds) == 1 else "(overlapping)"
         out[label].append(delay)
-        if len(kinds) > 1:
-            out["(any overlap)"].append(delay)
         out["all"].append(delay)
     return dict(out)
 

@@ -165,6 +165,8 @@ def test_propagation_and_percentiles() -> None:
     out = propagation(acked, COMMITS, decisions, [FaultWindow("redis_kill", 19, 25)], horizon=100)
     assert [round(x, 2) for x in out["all"]] == [0.31, 3.01]
     assert out["healthy"] == [out["all"][0]] and len(out["redis_kill"]) == 1
+    both = [FaultWindow("redis_kill", 19, 25), FaultWindow("pg_restart", 21, 22)]
+    assert len(propagation(acked, COMMITS, decisions, both, horizon=100)["(overlapping)"]) == 1
     assert percentile([1, 2, 3, 4], 0.5) == 2 and percentile(list(range(100)), 0.99) == 98
     assert math.isnan(percentile([], 0.5))
 
