@@ -32,6 +32,7 @@ log = logging.getLogger("chaos")
 ADMINISTRATOR = 1 << 3
 REPLY_TIMEOUT = 10.0
 PREFIXES = ["!", "?", "$", "%"]
+LEVEL_UP = "\N{PARTY POPPER} <@"
 # Faults §2.6 makes no promise about: what happens under them is reported, not counted.
 OUTSIDE_CONTRACT = frozenset({"bot_pg_partition"})
 
@@ -302,7 +303,7 @@ class Campaign:
                 await asyncio.sleep(0.5)
                 continue
             try:
-                replied, content = await asyncio.wait_for(queue.get(), timeout=REPLY_TIMEOUT)
+                replied, content = await asyncio.wait_for(next_reply(queue), timeout=REPLY_TIMEOUT)
             except TimeoutError:
                 self.rec.commands.append(oracle.Command("probe", g.id, g.shard, sent, None))
                 del inbox.channel[g.probe_channel]
@@ -698,7 +699,7 @@ class Campaign:
             while now() - start < within:
                 await sb.post_message(channel, self.member, f"{g.prefix}probe")
                 with contextlib.suppress(TimeoutError):
-                    _, content = await asyncio.wait_for(queue.get(), timeout=2.0)
+                    _, content = await asyncio.wait_for(next_reply(queue), timeout=2.0)
                     if content == want:
                         result[g.id] = now() - start
                         break
@@ -833,6 +834,15 @@ class Campaign:
                 note if n == 1 else f"{note} (x{n})" for note, n in Counter(rec.notes).items()
             ],
         }
+
+
+async def next_reply(queue: asyncio.Queue[tuple[float, str]]) -> tuple[float, str]:
+    """The next bot message in a probe channel that is not a level-up announcement (edits
+    turn leveling on and off, and its announcements go to the member's channel)."""
+    while True:
+        replied, content = await queue.get()
+        if not content.startswith(LEVEL_UP):
+            return replied, content
 
 
 def rss_mb(pid: int) -> float:
