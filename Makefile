@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CODE := $(wildcard src tests bench abuse)
+CODE := $(wildcard src tests bench chaos abuse)
 
-.PHONY: run test lint format bench services install browser clean htmx
+.PHONY: run test lint format bench chaos services install browser clean htmx
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ format: install
 
 bench: install services
 	$(BIN)/python -m bench
+
+# The fault-under-load campaign (10 minutes; writes chaos/report.md). MINUTES=1 for a quick one.
+MINUTES ?= 10
+chaos: install
+	$(BIN)/python -m chaos --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Fault-under-load campaign for guildkit (`python -m chaos`, `make chaos`)."""
