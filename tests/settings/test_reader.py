@@ -231,6 +231,28 @@ async def test_after_a_postgres_failure_held_copies_are_served_without_waiting(
     assert (await reader.get(guild_id)).tier is Tier.DB, "retried once the back-off passed"
 
 
+async def test_an_unresponsive_postgres_read_gives_up_at_the_deadline(
+    store: SettingsStore, guild_id: int
+) -> None:
+    class Hanging(CountingSource):
+        hang = False
+
+        async def get(self, gid: int):  # type: ignore[no-untyped-def]
+            if self.hang:
+                await asyncio.Event().wait()  # a server that never answers
+            return await super().get(gid)
+
+    clock = ManualClock()
+    source = Hanging(store)
+    reader = SettingsReader(source, l1_ttl_seconds=1, db_deadline_seconds=0.2, clock=clock)
+    await reader.get(guild_id)
+    source.hang = True
+    clock.now += 2
+    # Without the deadline this read would never return; with it, the held copy is served.
+    read = await asyncio.wait_for(reader.get(guild_id), 5)
+    assert read.tier is Tier.STALE
+
+
 async def test_open_breaker_means_no_more_waiting_on_a_hung_redis(
     store: SettingsStore, guild_id: int
 ) -> None:

@@ -126,3 +126,10 @@ def test_referenced_ids_are_collected_for_the_dashboard_check() -> None:
     )
     assert settings.channel_ids() == {"10", "11", "12"}
     assert settings.role_ids() == {"20", "21"}
+
+
+def test_nul_characters_are_refused_with_the_field() -> None:
+    (error,) = errors_for({"welcome": {"message": "hi\x00"}})
+    assert error["loc"] == ["welcome", "message"] and error["type"] == "nul_char"
+    (error,) = errors_for({"moderation": {"blocked_words": ["ok", "b\x00d"]}})
+    assert error["loc"] == ["moderation", "blocked_words", 1]

@@ -97,6 +97,7 @@ class SettingsReader:
         l1_ttl_seconds: float = 300.0,
         max_load_attempts: int = 3,
         db_backoff_seconds: float = 1.0,
+        db_deadline_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
@@ -104,6 +105,7 @@ class SettingsReader:
         self._ttl = l1_ttl_seconds
         self._attempts = max_load_attempts
         self._db_backoff = db_backoff_seconds
+        self._db_deadline = db_deadline_seconds
         self._db_retry_at = 0.0
         self._clock = clock
         self._slots: dict[int, _Slot] = {}
@@ -217,7 +219,10 @@ class SettingsReader:
                 # PostgreSQL just failed: don't queue every read behind a dead or hung server.
                 return self._stale_or_raise(guild_id, None)
             try:
-                value = await self._source.get(guild_id)
+                # Well inside the 5 s staleness bound: an unresponsive PostgreSQL must not hold
+                # every message of this guild for the driver's 10 s command timeout.
+                async with asyncio.timeout(self._db_deadline):
+                    value = await self._source.get(guild_id)
             except DB_ERRORS as exc:
                 self._db_retry_at = self._clock() + self._db_backoff
                 return self._stale_or_raise(guild_id, exc)
