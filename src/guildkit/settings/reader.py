@@ -149,9 +149,9 @@ class SettingsReader:
         ]
         if not missing:
             return 0
-        # A warm-up creates ~10 long-lived objects per guild; with the cyclic collector running,
-        # it rescans them all again and again (more than half of a 100k-guild warm-up). Pause
-        # it, then move the result out of its sight for good.
+        # A warm-up creates ~10 long-lived objects per guild, and the cyclic collector would
+        # rescan them again and again while they are made. Pause it for the load only; no
+        # gc.freeze(): that would also pin whatever cyclic garbage exists at that moment.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -160,7 +160,6 @@ class SettingsReader:
         finally:
             if collecting:
                 gc.enable()
-        gc.freeze()
         self.stats.db_reads += len(loaded)
         return installed
 
