@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Literal
+
+from sqlalchemy.exc import OperationalError
 
 from guildkit.settings.store import SettingsStore
 from guildkit.settings.types import VersionedSettings
@@ -43,3 +46,20 @@ class GatedSource(CountingSource):
             self.read_done.set()
             await self.gate.wait()
         return value
+
+
+class FaultySource(CountingSource):
+    """The real store until the test sets `fault`: then every read fails like an unreachable
+    PostgreSQL ("fail") or waits forever like a hung one ("hang")."""
+
+    def __init__(self, store: SettingsStore) -> None:
+        super().__init__(store)
+        self.fault: Literal["fail", "hang"] | None = None
+
+    async def get(self, guild_id: int) -> VersionedSettings:
+        if self.fault == "fail":
+            self.gets += 1
+            raise OperationalError("select", {}, OSError("connection refused"))
+        if self.fault == "hang":
+            await asyncio.Event().wait()
+        return await super().get(guild_id)

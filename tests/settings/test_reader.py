@@ -14,7 +14,7 @@ from guildkit.settings.redis_cache import RedisSettingsCache, key_for
 from guildkit.settings.store import SettingsStore
 from guildkit.settings.types import ChangeSignal
 from guildkit.settings.writer import SettingsWriter
-from tests.settings.helpers import CountingSource, GatedSource
+from tests.settings.helpers import CountingSource, FaultySource, GatedSource
 
 
 class ManualClock:
@@ -185,17 +185,11 @@ async def test_warm_loads_many_guilds_with_one_query(store: SettingsStore, guild
 async def test_postgres_failure_serves_the_held_copy_and_says_so(
     store: SettingsStore, guild_id: int
 ) -> None:
-    from sqlalchemy.exc import OperationalError
-
-    class FailingAfterFirst(CountingSource):
-        async def get(self, gid: int):  # type: ignore[no-untyped-def]
-            if self.gets:
-                raise OperationalError("select", {}, OSError("connection refused"))
-            return await super().get(gid)
-
     clock = ManualClock()
-    reader = SettingsReader(FailingAfterFirst(store), l1_ttl_seconds=1, clock=clock)
+    source = FaultySource(store)
+    reader = SettingsReader(source, l1_ttl_seconds=1, clock=clock)
     await reader.get(guild_id)
+    source.fault = "fail"
     clock.now += 5
     read = await reader.get(guild_id)
     assert read.tier is Tier.STALE and read.version == 0
@@ -204,22 +198,11 @@ async def test_postgres_failure_serves_the_held_copy_and_says_so(
 async def test_after_a_postgres_failure_held_copies_are_served_without_waiting(
     store: SettingsStore, guild_id: int
 ) -> None:
-    from sqlalchemy.exc import OperationalError
-
-    class Broken(CountingSource):
-        broken = False
-
-        async def get(self, gid: int):  # type: ignore[no-untyped-def]
-            if self.broken:
-                self.gets += 1
-                raise OperationalError("select", {}, OSError("timeout"))
-            return await super().get(gid)
-
     clock = ManualClock()
-    source = Broken(store)
+    source = FaultySource(store)
     reader = SettingsReader(source, l1_ttl_seconds=1, db_backoff_seconds=1.0, clock=clock)
     await reader.get(guild_id)
-    source.broken = True
+    source.fault = "fail"
     clock.now += 2
     assert (await reader.get(guild_id)).tier is Tier.STALE
     attempts = source.gets
@@ -227,26 +210,18 @@ async def test_after_a_postgres_failure_held_copies_are_served_without_waiting(
         assert (await reader.get(guild_id)).tier is Tier.STALE
     assert source.gets == attempts, "no PostgreSQL attempt during the back-off"
     clock.now += 1.5
-    source.broken = False
+    source.fault = None
     assert (await reader.get(guild_id)).tier is Tier.DB, "retried once the back-off passed"
 
 
 async def test_an_unresponsive_postgres_read_gives_up_at_the_deadline(
     store: SettingsStore, guild_id: int
 ) -> None:
-    class Hanging(CountingSource):
-        hang = False
-
-        async def get(self, gid: int):  # type: ignore[no-untyped-def]
-            if self.hang:
-                await asyncio.Event().wait()  # a server that never answers
-            return await super().get(gid)
-
     clock = ManualClock()
-    source = Hanging(store)
+    source = FaultySource(store)
     reader = SettingsReader(source, l1_ttl_seconds=1, db_deadline_seconds=0.2, clock=clock)
     await reader.get(guild_id)
-    source.hang = True
+    source.fault = "hang"
     clock.now += 2
     # Without the deadline this read would never return; with it, the held copy is served.
     read = await asyncio.wait_for(reader.get(guild_id), 5)
