@@ -6,6 +6,7 @@ import asyncio
 import enum
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -15,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from guildkit.config import DEFAULT_DISCORD_API_BASE, ConfigError, GuildkitConfig
 from guildkit.db.engine import create_engine
 from guildkit.db.migrate import current_revision, head_revision
-from guildkit.settings.process_status import ProcessRegistry
+from guildkit.settings.process_status import ProcessRegistry, ProcessStatus
 from guildkit.settings.redis_client import cache_client
 from guildkit.settings.store import SettingsStore
+
+STALENESS_BOUND_SECONDS = 5.0  # DESIGN §2.6
 
 
 class Status(enum.Enum):
@@ -70,15 +73,16 @@ async def check_postgres(config: GuildkitConfig) -> list[Check]:
             )
             return checks
         checks.append(Check("schema", Status.OK, f"up to date (revision {head})"))
-        checks.extend(await _bot_processes(engine))
+        checks.extend(await check_bot_processes(engine))
     finally:
         await engine.dispose()
     return checks
 
 
-async def _bot_processes(engine: AsyncEngine) -> list[Check]:
+async def check_bot_processes(engine: AsyncEngine) -> list[Check]:
     registry = ProcessRegistry(engine)
-    latest = await SettingsStore(engine).latest_change_seq()
+    store = SettingsStore(engine)
+    latest = await store.latest_change_seq()
     processes = await registry.live()
     if not processes:
         return [
@@ -91,18 +95,30 @@ async def _bot_processes(engine: AsyncEngine) -> list[Check]:
         ]
     checks = []
     for process in processes:
-        lag = latest - process.applied_change_seq
-        status = Status.OK if lag <= 0 else Status.WARN
-        checks.append(
-            Check(
-                f"bot {process.instance_id}",
-                status,
-                f"shards {list(process.shard_ids)}/{process.shard_count} on {process.host} "
-                f"pid {process.pid}: applied change {process.applied_change_seq} of {latest}"
-                + (f" ({lag} behind)" if lag > 0 else " (up to date)"),
-            )
-        )
+        checks.append(await _bot_process(store, process, latest))
     return checks
+
+
+async def _bot_process(store: SettingsStore, process: ProcessStatus, latest: int) -> Check:
+    where = (
+        f"shards {list(process.shard_ids)}/{process.shard_count} on {process.host} "
+        f"pid {process.pid}: applied change {process.applied_change_seq} of {latest}"
+    )
+    behind = latest - process.applied_change_seq
+    if behind <= 0:
+        return Check(f"bot {process.instance_id}", Status.OK, f"{where} (up to date)")
+    oldest = await store.first_commit_after(process.applied_change_seq)
+    waited = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    # Just after an edit a process is briefly behind; only past the 5 s bound is it a problem.
+    status = Status.OK if waited <= STALENESS_BOUND_SECONDS else Status.WARN
+    return Check(
+        f"bot {process.instance_id}",
+        status,
+        f"{where} ({behind} behind, oldest unapplied change committed {waited:.1f} s ago)",
+        None
+        if status is Status.OK
+        else "check the process's log and its PostgreSQL/Redis connections",
+    )
 
 
 async def check_redis(config: GuildkitConfig) -> Check:

@@ -94,3 +94,11 @@ async def test_metrics_export_reads_per_tier(
     assert 'guildkit_bot_settings_invalidations_total{path="notify"} 1.0' in text
     assert "guildkit_bot_applied_change_seq 1.0" in text
     assert "guildkit_bot_guilds 1.0" in text
+    assert 'guildkit_bot_settings_hit_ratio{tier="l1"}' in text
+    # The one edit was measured once, by the path that delivered it first, within the promise.
+    delivered = [
+        line
+        for line in text.splitlines()
+        if line.startswith('guildkit_bot_settings_commit_to_applied_seconds_bucket{le="5.0"')
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in delivered) == 1.0

@@ -12,6 +12,27 @@ def test_signal_round_trips_with_snowflake_as_string() -> None:
     assert ChangeSignal.from_json(raw) == signal
 
 
+def test_commit_time_travels_with_the_signal_but_not_in_its_identity() -> None:
+    signal = ChangeSignal(guild_id=42, version=3, change_seq=99, committed_at=1795637092.123456)
+    back = ChangeSignal.from_json(signal.to_json())
+    assert back.committed_at == 1795637092.123456
+    assert back == ChangeSignal(42, 3, 99)  # diagnostic only: never part of equality
+
+
+def test_signals_without_a_commit_time_still_parse() -> None:
+    raw = '{"guild_id": "42", "version": 3, "change_seq": 99}'
+    assert ChangeSignal.from_json(raw).committed_at is None
+    assert "committed_at" not in ChangeSignal(42, 3, 99).to_json()
+
+
+@pytest.mark.parametrize("value", ['"soon"', "null", "true", "[1]", "1e999"])
+def test_a_malformed_commit_time_is_ignored_not_fatal(value: str) -> None:
+    # The version is what matters; a bad diagnostic field must not drop the invalidation.
+    raw = f'{{"guild_id": "42", "version": 3, "change_seq": 99, "committed_at": {value}}}'
+    signal = ChangeSignal.from_json(raw)
+    assert (signal.version, signal.committed_at) == (3, None)
+
+
 @pytest.mark.parametrize(
     "raw",
     [

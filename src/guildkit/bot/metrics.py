@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from guildkit.settings.breaker import BreakerState
@@ -26,21 +26,31 @@ class BotCollector(Collector):
         self._side = side
         self._guild_count = guild_count
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         stats = self._side.reader.stats
+        by_tier = (
+            ("l1", stats.l1_hits),
+            ("l2", stats.l2_hits),
+            ("db", stats.db_reads),
+            ("stale", stats.stale_reads),
+        )
         reads = CounterMetricFamily(
             "guildkit_bot_settings_reads",
             "Settings reads by the tier that answered",
             labels=["tier"],
         )
-        for tier, value in (
-            ("l1", stats.l1_hits),
-            ("l2", stats.l2_hits),
-            ("db", stats.db_reads),
-            ("stale", stats.stale_reads),
-        ):
+        for tier, value in by_tier:
             reads.add_metric([tier], value)
         yield reads
+        total = sum(value for _, value in by_tier)
+        ratios = GaugeMetricFamily(
+            "guildkit_bot_settings_hit_ratio",
+            "Share of settings reads answered by each tier since start (0 before any read)",
+            labels=["tier"],
+        )
+        for tier, value in by_tier:
+            ratios.add_metric([tier], value / total if total else 0.0)
+        yield ratios
         yield CounterMetricFamily(
             "guildkit_bot_settings_fenced_loads",
             "Loads discarded because a newer version was signalled meanwhile",
@@ -55,6 +65,15 @@ class BotCollector(Collector):
         for path, value in listener.stats.received.items():
             signals.add_metric([path], value)
         yield signals
+        lag = HistogramMetricFamily(
+            "guildkit_bot_settings_commit_to_applied_seconds",
+            "From a settings commit (PostgreSQL's clock) to this process applying it, "
+            "by the path that delivered it first",
+            labels=["path"],
+        )
+        for path, histogram in listener.stats.lag.items():
+            lag.add_metric([path], histogram.cumulative(), sum_value=histogram.sum)
+        yield lag
         yield GaugeMetricFamily(
             "guildkit_bot_applied_change_seq",
             "Highest settings change_seq this process has fully applied",

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from guildkit.settings.applied import AppliedTracker
+from guildkit.settings.lag import LagHistogram
 from guildkit.settings.reader import DB_ERRORS, SettingsReader
 from guildkit.settings.store import SettingsStore
 from guildkit.settings.types import SIGNAL_CHANNEL_PG, SIGNAL_CHANNEL_REDIS, ChangeSignal
@@ -39,6 +40,11 @@ class ListenerStats:
         default_factory=lambda: {PATH_REDIS: 0, PATH_NOTIFY: 0, PATH_CATCHUP: 0}
     )
     malformed: int = 0
+    # Commit to the moment this process learnt of a version it serves, by the path that
+    # brought the news first (later copies of the same signal are not observed again).
+    lag: dict[str, LagHistogram] = field(
+        default_factory=lambda: {p: LagHistogram() for p in (PATH_REDIS, PATH_NOTIFY, PATH_CATCHUP)}
+    )
     reconnects: dict[str, int] = field(default_factory=lambda: {PATH_REDIS: 0, PATH_NOTIFY: 0})
     catchups: int = 0
 
@@ -67,6 +73,7 @@ class ChangeListener:
         redis_factory: Callable[[], Redis] | None = None,
         timing: ListenerTiming = DEFAULT_TIMING,
         observers: list[ChangeObserver] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._reader = reader
         self._store = store
@@ -74,6 +81,7 @@ class ChangeListener:
         self._redis_factory = redis_factory
         self._timing = timing
         self._observers = list(observers or [])
+        self._wall_clock = wall_clock
         self._connection_observers: list[ConnectionObserver] = []
         self._tracker = AppliedTracker()
         self._catchup_now = asyncio.Event()
@@ -146,7 +154,10 @@ class ChangeListener:
 
     def apply(self, signal: ChangeSignal, path: str) -> None:
         self.stats.received[path] += 1
+        floor = self._reader.version_floor(signal.guild_id)
         self._reader.note_version(signal.guild_id, signal.version)
+        if floor is not None and signal.version > floor and signal.committed_at is not None:
+            self.stats.lag[path].observe(self._wall_clock() - signal.committed_at)
         if self._tracker.signal_applied(signal.change_seq):
             self.applied_changed.set()
         for observer in self._observers:

@@ -167,6 +167,10 @@ class SettingsReader:
         slot = self._slots.get(guild_id)
         return slot.version if slot is not None and slot.settings is not None else None
 
+    def version_floor(self, guild_id: int) -> int | None:
+        """The newest version known for a guild this process holds, or None if it holds none."""
+        return self._floor(guild_id)
+
     def known_guilds(self) -> int:
         return len(self._slots)
 

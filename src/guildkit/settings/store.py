@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -187,13 +188,24 @@ class SettingsStore:
     async def changes_since(self, cursor: int, *, limit: int = 10000) -> list[ChangeSignal]:
         """Each guild's latest change with `change_seq > cursor`, oldest first (the catch-up)."""
         query = (
-            select(_GS.guild_id, _GS.version, _GS.change_seq)
+            select(_GS.guild_id, _GS.version, _GS.change_seq, _GS.updated_at)
             .where(_GS.change_seq > cursor)
             .order_by(_GS.change_seq)
             .limit(limit)
         )
         rows = await self._read(query)
-        return [ChangeSignal(r.guild_id, r.version, r.change_seq) for r in rows]
+        return [
+            ChangeSignal(r.guild_id, r.version, r.change_seq, r.updated_at.timestamp())
+            for r in rows
+        ]
+
+    async def first_commit_after(self, cursor: int) -> datetime | None:
+        """When the oldest change after `cursor` committed (None: nothing after it)."""
+        h = settings_history.c
+        rows = await self._read(
+            select(h.at).where(h.change_seq > cursor).order_by(h.change_seq).limit(1)
+        )
+        return rows[0][0] if rows else None
 
     async def latest_change_seq(self) -> int:
         rows = await self._read(select(func.coalesce(func.max(_GS.change_seq), 0)))
@@ -228,7 +240,12 @@ class SettingsStore:
         assert written.change_seq
         return WriteResult(
             current=written,
-            signal=ChangeSignal(guild_id, written.version, written.change_seq),
+            signal=ChangeSignal(
+                guild_id,
+                written.version,
+                written.change_seq,
+                written.updated_at.timestamp() if written.updated_at else None,
+            ),
         )
 
     @staticmethod
@@ -261,7 +278,9 @@ class SettingsStore:
             "version": version,
             "change_seq": seq,
             "updated_by": actor,
-            "updated_at": func.now(),
+            # The clock now, not the transaction's start: the write may have queued behind the
+            # advisory lock, and readers measure commit-to-applied lag from this time.
+            "updated_at": func.clock_timestamp(),
         }
         if create:
             statement: Any = insert(guild_settings).values(guild_id=current.guild_id, **values)
@@ -281,7 +300,7 @@ class SettingsStore:
                 after=document,
             )
         )
-        signal = ChangeSignal(current.guild_id, version, seq)
+        signal = ChangeSignal(current.guild_id, version, seq, updated_at.timestamp())
         await conn.execute(select(func.pg_notify(SIGNAL_CHANNEL_PG, signal.to_json())))
         return VersionedSettings(
             guild_id=current.guild_id,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -54,21 +55,27 @@ class VersionedSettings:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSignal:
-    """ "Guild G is now at version V, committed as change C" (DESIGN §3 wire format)."""
+    """ "Guild G is now at version V, committed as change C" (DESIGN §3 wire format).
+
+    `committed_at` (epoch seconds, PostgreSQL's clock when the row was written, just before
+    commit) is optional and diagnostic only: readers measure commit-to-applied lag with it and
+    ignore it when absent or malformed. It never takes part in ordering or equality.
+    """
 
     guild_id: int
     version: int
     change_seq: int
+    committed_at: float | None = field(default=None, compare=False)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "guild_id": str(self.guild_id),
-                "version": self.version,
-                "change_seq": self.change_seq,
-            },
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {
+            "guild_id": str(self.guild_id),
+            "version": self.version,
+            "change_seq": self.change_seq,
+        }
+        if self.committed_at is not None:
+            data["committed_at"] = round(self.committed_at, 6)
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ChangeSignal:
@@ -79,12 +86,19 @@ class ChangeSignal:
                 guild_id=parse_guild_id(data["guild_id"]),
                 version=int(data["version"]),
                 change_seq=int(data["change_seq"]),
+                committed_at=_optional_timestamp(data.get("committed_at")),
             )
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"malformed settings signal: {raw!r}") from exc
         if signal.version < 1 or signal.change_seq < 1:
             raise ValueError(f"malformed settings signal: {raw!r}")
         return signal
+
+
+def _optional_timestamp(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
