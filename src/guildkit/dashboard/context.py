@@ -49,6 +49,7 @@ class Dashboard:
     service: SettingsService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.metrics.watch_settings_layer(self.writer.publisher, self.redis_cache)
         self.service = SettingsService(
             self.store,
             self.writer,

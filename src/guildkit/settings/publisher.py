@@ -19,6 +19,7 @@ class InvalidationPublisher:
         self._l2 = l2
         self._budget = budget_seconds
         self._failing = False
+        self.published = 0
         self.failures = 0
 
     async def publish(self, signal: ChangeSignal) -> bool:
@@ -40,6 +41,7 @@ class InvalidationPublisher:
             )
             self._failing = True
             return False
+        self.published += 1
         if self._failing:
             log.warning("settings invalidations reach Redis again")
             self._failing = False

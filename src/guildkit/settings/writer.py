@@ -18,6 +18,10 @@ class SettingsWriter:
     def store(self) -> SettingsStore:
         return self._store
 
+    @property
+    def publisher(self) -> InvalidationPublisher:
+        return self._publisher
+
     async def patch(
         self,
         guild_id: int,
