@@ -208,3 +208,16 @@ async def test_writes_are_serialised_so_change_seq_is_commit_ordered(
         await blocker.execute(text("COMMIT"))
     result = await asyncio.wait_for(pending, 5)
     assert result.current.change_seq > before
+
+
+async def test_history_pages_take_any_integers_without_a_database_error(
+    store: SettingsStore, guild_id: int
+) -> None:
+    for prefix in "abc":
+        await store.patch(guild_id, {"prefix": prefix}, actor="t")
+    assert [e.version for e in await store.history(guild_id, before_version=2**63)] == [3, 2, 1]
+    assert [e.version for e in await store.history(guild_id, before_version=3)] == [2, 1]
+    assert await store.history(guild_id, before_version=1) == []
+    assert await store.history(guild_id, before_version=-(2**63)) == []
+    assert [e.version for e in await store.history(guild_id, limit=0)] == [3]
+    assert len(await store.history(guild_id, limit=2**63)) == 3

@@ -42,6 +42,8 @@ from guildkit.settings.types import (
 from guildkit.settings.validation import validate_settings
 
 WRITE_LOCK_KEY: Final = 7402311191
+MAX_HISTORY_PAGE: Final = 1000  # the CLI's --limit maximum
+MAX_VERSION: Final = 2**31 - 1
 _GS = guild_settings.c
 _ROW_COLUMNS = (
     _GS.guild_id,
@@ -165,12 +167,16 @@ class SettingsStore:
     async def history(
         self, guild_id: int, *, limit: int = 50, before_version: int | None = None
     ) -> list[HistoryEntry]:
-        """Newest first."""
+        """Newest first; `limit` is clamped to 1..MAX_HISTORY_PAGE."""
         h = settings_history.c
         query = select(settings_history).where(h.guild_id == guild_id)
         if before_version is not None:
-            query = query.where(h.version < before_version)
-        query = query.order_by(h.version.desc()).limit(limit)
+            if before_version <= 1:
+                return []
+            # Versions are INTEGER: a larger bound is "no bound", not a database error.
+            if before_version <= MAX_VERSION:
+                query = query.where(h.version < before_version)
+        query = query.order_by(h.version.desc()).limit(max(1, min(limit, MAX_HISTORY_PAGE)))
         rows = await self._read(query)
         return [
             HistoryEntry(
