@@ -66,6 +66,16 @@ class GuildkitConfig(BaseSettings):
             raise ValueError("must be a Redis URL such as redis://127.0.0.1:6379/0")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be the dashboard's address such as https://guildkit.example.com")
+        return value.rstrip("/")
+
     @field_validator("discord_api_base")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -116,6 +126,15 @@ class GuildkitConfig(BaseSettings):
     def asyncpg_dsn(self) -> str:
         """The DATABASE_URL in the plain form asyncpg.connect() takes."""
         return to_asyncpg_dsn(self.sqlalchemy_url)
+
+    def check_public_url(self) -> None:
+        """Outside development the dashboard's address must be configured: otherwise the OAuth2
+        redirect URI would be built from the request's Host header, which a client controls."""
+        if self.public_url is None and self.environment != "development":
+            raise ConfigError(
+                "GUILDKIT_PUBLIC_URL is not set: outside development the dashboard needs its "
+                "public address (e.g. https://guildkit.example.com) for the Discord redirect URI"
+            )
 
     def session_secret(self) -> str:
         """The session-signing key; a random one (sessions die on restart) only in development."""

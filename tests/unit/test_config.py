@@ -16,6 +16,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         "GUILDKIT_SHARD_IDS",
         "GUILDKIT_SECRET_KEY",
         "GUILDKIT_ENV",
+        "GUILDKIT_PUBLIC_URL",
         "DISCORD_API_BASE",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -73,3 +74,23 @@ def test_missing_database_url_names_it_when_the_embedded_one_is_unavailable(
         _ = load_config().sqlalchemy_url
     assert "GUILDKIT_DATA_DIR" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_public_url_is_required_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_config().check_public_url()  # development: built from the request, fine locally
+    monkeypatch.setenv("GUILDKIT_ENV", "production")
+    with pytest.raises(ConfigError, match=r"^GUILDKIT_PUBLIC_URL is not set"):
+        load_config().check_public_url()
+    monkeypatch.setenv("GUILDKIT_PUBLIC_URL", "https://guildkit.example.com/")
+    config = load_config()
+    config.check_public_url()
+    assert config.public_url == "https://guildkit.example.com"
+
+
+@pytest.mark.parametrize("value", ["guildkit.example.com", "javascript:alert(1)", "https://"])
+def test_a_public_url_that_is_not_an_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("GUILDKIT_PUBLIC_URL", value)
+    with pytest.raises(ConfigError, match=r"^GUILDKIT_PUBLIC_URL: must be"):
+        load_config()

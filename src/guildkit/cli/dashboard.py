@@ -23,6 +23,7 @@ def dashboard() -> None:
     try:
         if not config.discord_client_id:
             raise ConfigError("DISCORD_CLIENT_ID is not set: the dashboard needs it for login")
+        config.check_public_url()
         web_app = build_app(config)
     except ConfigError as exc:
         fail(str(exc), 2)

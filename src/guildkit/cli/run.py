@@ -233,6 +233,7 @@ def _run() -> None:
 
             embedded = embedded_for(data_dir)
         try:
+            config.check_public_url()  # before any child starts, not after it crash-loops
             database_url = config.effective_database_url
             asyncio.run(_migrate(database_url))
         except ConfigError as exc:
