@@ -164,6 +164,7 @@ async def run(report_path: Path) -> bool:
             "DISCORD_API_BASE": sandbox.api_base,
             "GUILDKIT_SECRET_KEY": secret_key,
             "GUILDKIT_PORT": str(port),
+            "GUILDKIT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "GUILDKIT_ENV": "production",
         }
         async with dashboard_process(env, log_path, port) as base:
