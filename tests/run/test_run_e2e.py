@@ -73,6 +73,23 @@ def test_run_from_nothing_end_to_end(system: RunningSystem, data_dir: Path) -> N
     finally:
         dashboard.close()
 
+    # Both processes export what an operator watches: the bot its reads per tier, hit ratios,
+    # signals per path and the commit-to-applied lag of the two edits; the dashboard its
+    # after-commit invalidations (none reach Redis here: there is none).
+    bot_metrics = system.http.get(
+        f"http://127.0.0.1:{system.env['GUILDKIT_BOT_METRICS_PORT']}/metrics"
+    ).text
+    lag_counts = [
+        float(line.rsplit(" ", 1)[1])
+        for line in bot_metrics.splitlines()
+        if line.startswith("guildkit_bot_settings_commit_to_applied_seconds_count")
+    ]
+    assert sum(lag_counts) == 2, bot_metrics
+    assert 'guildkit_bot_settings_hit_ratio{tier="l1"}' in bot_metrics
+    assert "guildkit_bot_applied_change_seq 2.0" in bot_metrics
+    dashboard_metrics = system.http.get(f"{system.dashboard_url}/metrics").text
+    assert 'guildkit_dashboard_settings_writes_total{outcome="ok"} 1.0' in dashboard_metrics
+
     # doctor, beside the running system, lists the bot with the change it has applied.
     doctor = system.guildkit("doctor", check=False)
     bots = [line for line in doctor.stdout.splitlines() if "applied change" in line]
