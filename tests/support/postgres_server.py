@@ -22,9 +22,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
+from tests.support.closing import ClosedOnExit
 from tests.support.processes import (
     GUARDIAN,
     REAPER,
@@ -127,7 +127,7 @@ def fresh_cluster_template() -> Path:
         return _template_dir
 
 
-class PostgresServer:
+class PostgresServer(ClosedOnExit):
     """A PostgreSQL 15 postmaster on 127.0.0.1:port, trust auth, socket in its own directory."""
 
     def __init__(
@@ -356,14 +356,3 @@ class PostgresServer:
         self.kill()
         shutil.rmtree(self._base, ignore_errors=True)
         GUARDIAN.unwatch_dir(self._base)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -24,8 +24,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+
+from tests.support.closing import ClosedOnExit
 
 _PR_SET_PDEATHSIG = 1
 
@@ -279,7 +279,7 @@ def hard_kill(
         wait_pids_gone(pids, timeout=5)
 
 
-class ChildProcess:
+class ChildProcess(ClosedOnExit):
     """A child process whose merged stdout/stderr is read line by line into a queue.
 
     `wait_for_line` consumes lines up to and including the match; `output` keeps every line
@@ -450,14 +450,3 @@ class ChildProcess:
 
     def close(self) -> None:
         self.kill()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

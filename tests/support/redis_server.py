@@ -9,13 +9,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.support.closing import ClosedOnExit
 from tests.support.processes import (
     GUARDIAN,
     REAPER,
@@ -28,7 +27,7 @@ from tests.support.processes import (
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
-class RedisServer:
+class RedisServer(ClosedOnExit):
     """One redis-server on 127.0.0.1 with its own port and directory.
 
     Without persistence by default: `restart()` comes back empty (as a cache Redis does),
@@ -231,14 +230,3 @@ class RedisServer:
         self.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
         GUARDIAN.unwatch_dir(self._dir)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
