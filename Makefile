@@ -37,13 +37,13 @@ run: install
 test: install services browser
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
-	$(BIN)/mypy
+	$(BIN)/mypy $(CODE)
 	$(BIN)/pytest -q -ra
 
 lint: install
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
-	$(BIN)/mypy
+	$(BIN)/mypy $(CODE)
 
 format: install
 	$(BIN)/ruff format $(CODE)

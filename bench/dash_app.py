@@ -27,5 +27,6 @@ def create_with_proposal_b() -> FastAPI:
         )
         return DriverReadStore(engine, read_engine=reads)
 
-    composition.SettingsStore = store  # type: ignore[assignment,misc]
+    # The composition root names its store class; swap it for this process only.
+    vars(composition)["SettingsStore"] = store
     return create()

@@ -107,7 +107,7 @@ class VersionPeekingCache(RedisSettingsCache):
         if raw is None:
             return None
         if held is not None:
-            match = _VERSION_PREFIX.match(raw)
+            match = _VERSION_PREFIX.match(raw.encode() if isinstance(raw, str) else raw)
             if match is not None and int(match.group(1)) == held:
                 return SameVersion(held)
         return decode(raw)

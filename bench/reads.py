@@ -370,10 +370,10 @@ async def run_reads(
         }
         throughput: dict[str, dict[str, float]] = {name: {} for name in tp_subjects}
         for conc in cfg.concurrency:
-            for name, fn in tp_subjects.items():
+            for name, subject in tp_subjects.items():
                 src = db_ids if name.startswith("db") or name == "raw_select_pool" else pool_ids
                 throughput[name][str(conc)] = await _throughput(
-                    fn, src, conc, cfg.throughput_seconds
+                    subject, src, conc, cfg.throughput_seconds
                 )
         result["throughput_rps"] = throughput
     finally:

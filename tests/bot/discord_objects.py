@@ -53,7 +53,7 @@ class RecordingHttp:
     async def delete_message(self, channel_id: int, message_id: int, **_: Any) -> None:
         if self.forbid_delete:
             raise discord.Forbidden(
-                _Response(403), {"code": 50013, "message": "Missing Permissions"}
+                cast(Any, _Response(403)), {"code": 50013, "message": "Missing Permissions"}
             )
         self.deleted.append(int(message_id))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -240,7 +241,7 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, scene: Scene) ->
     assert response.status_code == 413
     assert "frame-ancestors" in response.headers["content-security-policy"]
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(300):
             yield b" " * 1024
 
