@@ -1,9 +1,11 @@
-"""The abuse campaign against a real dashboard process (uvicorn, as `guildkit dashboard` runs it).
+"""The abuse campaign against real dashboard processes (uvicorn, as `guildkit dashboard` runs it).
 
-Unlike tests/abuse (in-process), this one reads the process's own output, uvicorn's access log
-included, to check that no secret ever reaches a log; and it attacks over real HTTP. Discord is
-the sandbox with secrets made up for this run; the database is a throwaway one on the test
-PostgreSQL server (GUILDKIT_TEST_PG_URL), dropped at the end.
+Unlike tests/abuse (in-process), this one reads the processes' own output, uvicorn's access log
+included, to check that no secret ever reaches a log; and it attacks over real HTTP. Two
+dashboard processes share the database, as behind a load balancer: a cookie is replayed on the
+one that did not handle its logout. Discord is the sandbox with secrets made up for this run; the
+database is a throwaway one on the test PostgreSQL server (GUILDKIT_TEST_PG_URL), dropped at the
+end.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import asyncpg
 import httpx
 
 from guildkit.config import to_asyncpg_dsn, to_sqlalchemy_url
-from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
+from guildkit.dashboard.sessions import SESSION_COOKIE
 from guildkit.db.engine import create_engine
 from guildkit.db.migrate import upgrade_to_head
 from guildkit.sandbox.client import SandboxClient
@@ -146,7 +148,7 @@ async def run(report_path: Path) -> bool:
     bot_token = f"abuse-bot-token-{secrets.token_urlsafe(24)}"
     client_secret = f"abuse-client-secret-{secrets.token_urlsafe(24)}"
     access_tokens: list[str] = []
-    log_path = report_path.parent / "dashboard.log"
+    log_paths = [report_path.parent / "dashboard.log", report_path.parent / "dashboard2.log"]
     started = time.monotonic()
     async with (
         throwaway_database() as database_url,
@@ -154,7 +156,7 @@ async def run(report_path: Path) -> bool:
         SandboxClient(sandbox.base_url) as control,
     ):
         scene = await _scene(control)
-        port = free_port()
+        ports = [free_port(), free_port()]
         env = {
             "DATABASE_URL": database_url,
             "REDIS_URL": REDIS_URL,
@@ -163,13 +165,30 @@ async def run(report_path: Path) -> bool:
             "DISCORD_CLIENT_SECRET": client_secret,
             "DISCORD_API_BASE": sandbox.api_base,
             "GUILDKIT_SECRET_KEY": secret_key,
-            "GUILDKIT_PORT": str(port),
-            "GUILDKIT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "GUILDKIT_ENV": "production",
         }
-        async with dashboard_process(env, log_path, port) as base:
-            await _attack(campaign, base, scene, secret_key, access_tokens)
-    logs = log_path.read_text(errors="replace")
+        async with (
+            dashboard_process(
+                {
+                    **env,
+                    "GUILDKIT_PORT": str(ports[0]),
+                    "GUILDKIT_PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
+                },
+                log_paths[0],
+                ports[0],
+            ) as base,
+            dashboard_process(
+                {
+                    **env,
+                    "GUILDKIT_PORT": str(ports[1]),
+                    "GUILDKIT_PUBLIC_URL": f"http://127.0.0.1:{ports[1]}",
+                },
+                log_paths[1],
+                ports[1],
+            ) as other,
+        ):
+            await _attack(campaign, base, other, scene, database_url, access_tokens)
+    logs = "\n".join(path.read_text(errors="replace") for path in log_paths)
     hidden = {
         "bot token": bot_token,
         "OAuth client secret": client_secret,
@@ -207,14 +226,26 @@ async def _scene(control: SandboxClient) -> AbuseScene:
     return AbuseScene(owner.id, member.id, outsider.id, guild.id)
 
 
+async def _access_tokens(database_url: str) -> list[str]:
+    """Every Discord access token the dashboards hold (so the checks can look for leaks)."""
+    conn = await asyncpg.connect(to_asyncpg_dsn(database_url))
+    try:
+        return [
+            r["access_token"]
+            for r in await conn.fetch("SELECT access_token FROM dashboard_sessions")
+        ]
+    finally:
+        await conn.close()
+
+
 async def _attack(
     campaign: Campaign,
     base: str,
+    other: str,
     scene: AbuseScene,
-    secret_key: str,
+    database_url: str,
     access_tokens: list[str],
 ) -> None:
-    codec = SessionCodec(secret_key)
     settings = f"/api/guilds/{scene.guild}/settings"
 
     async def step(name: str, body: Callable[[], Awaitable[tuple[bool, str]]]) -> None:
@@ -233,10 +264,7 @@ async def _attack(
         csrf = await login(owner, scene.owner)
         for c, user in ((member, scene.member), (outsider, scene.outsider)):
             await login(c, user)
-        for c in (owner, member, outsider):
-            session = codec.decode(c.cookies.get(SESSION_COOKIE))
-            if session is not None:
-                access_tokens.append(session.access_token)
+        access_tokens.extend(await _access_tokens(database_url))
 
         def write_headers(token: str | None) -> dict[str, str]:
             return {"Content-Type": MERGE, **({"X-CSRF-Token": token} if token else {})}
@@ -352,14 +380,24 @@ async def _attack(
             async with httpx.AsyncClient(base_url=base) as victim:
                 token = await login(victim, scene.owner)
                 cookie = victim.cookies.get(SESSION_COOKIE) or ""
+                access_tokens.extend(await _access_tokens(database_url))
                 await asyncio.sleep(1.1)  # the flood above emptied nothing of this session's
+                async with httpx.AsyncClient(
+                    base_url=other, cookies={SESSION_COOKIE: cookie}
+                ) as elsewhere:
+                    before = (await elsewhere.get("/api/session")).status_code
                 await victim.post("/auth/logout", headers={"X-CSRF-Token": token})
-            async with httpx.AsyncClient(base_url=base, cookies={SESSION_COOKIE: cookie}) as thief:
-                got = {
-                    "session": (await thief.get("/api/session")).status_code,
-                    "settings": (await thief.get(settings)).status_code,
-                }
-            return got == {"session": 401, "settings": 401}, f"{got}"
+            got: dict[str, int] = {"other process, before logout": before}
+            for name, url in (("same process", base), ("other process", other)):
+                async with httpx.AsyncClient(
+                    base_url=url, cookies={SESSION_COOKIE: cookie}
+                ) as thief:
+                    got[f"{name}: session"] = (await thief.get("/api/session")).status_code
+                    got[f"{name}: settings"] = (await thief.get(settings)).status_code
+            want = {"other process, before logout": 200} | {
+                k: 401 for k in got if k != "other process, before logout"
+            }
+            return got == want, f"{got}"
 
         async def public_surfaces() -> tuple[bool, str]:
             bodies = [
@@ -375,7 +413,10 @@ async def _attack(
         await step("hostile inputs are 4xx, never 5xx", hostile)
         await step("markup and SQL are stored literally and shown escaped", escaping)
         await step("a flood is rate limited, nothing lost or corrupted", flood)
-        await step("a cookie replayed after logout is refused", replay_after_logout)
+        await step(
+            "a cookie replayed after logout is refused by every dashboard process",
+            replay_after_logout,
+        )
         await step("health, metrics, spec and error pages carry no secret", public_surfaces)
 
 
@@ -383,8 +424,8 @@ def _write_report(path: Path, campaign: Campaign, seconds: float) -> None:
     lines = [
         "# Abuse campaign",
         "",
-        "`python -m abuse`: a real `guildkit dashboard` process (uvicorn) with the sandbox as",
-        "Discord and a throwaway database; the fuller in-process campaign is `tests/abuse/`.",
+        "`python -m abuse`: two real `guildkit dashboard` processes (uvicorn) with the sandbox",
+        "as Discord and a throwaway database; the fuller in-process campaign is `tests/abuse/`.",
         "",
         f"Result: **{'PASS' if campaign.passed else 'FAIL'}** in {seconds:.0f} s.",
         "",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -18,10 +17,20 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
 from guildkit.dashboard.context import DashboardOptions
-from guildkit.dashboard.sessions import LOGIN_COOKIE, SESSION_COOKIE, LoginAttempt, SessionCodec
+from guildkit.dashboard.sessions import LOGIN_COOKIE, SESSION_COOKIE, LoginAttempt, SessionStore
 from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox
-from tests.dashboard.conftest import SECRET, Built, Scene, build, client_for, login
+from tests.dashboard.conftest import (
+    Built,
+    Scene,
+    authorize,
+    build,
+    client_for,
+    dashboard_process,
+    login,
+    stored_session,
+)
+from tests.support.fixtures import PythonChildFactory
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes anyone may call; each must still never fail with a 5xx for any identity.
@@ -129,44 +138,39 @@ def test_every_route_is_classified(built: Built) -> None:
 
 
 async def test_guild_routes_refuse_every_wrong_identity(
-    open_built: Built, scene: Scene, sb: SandboxClient
+    open_built: Built, scene: Scene, sb: SandboxClient, database_url: str, sandbox: RunningSandbox
 ) -> None:
     app = open_built.app
     guild = scene.guild
     routes = guild_endpoints(app)
-    codec = SessionCodec(SECRET)
-
-    # No cookie, a forged one, one signed with another key, an expired one.
-    other_key = SessionCodec("some-other-secret-key-entirely-different")
-    expired = codec.new_session(
-        user_id=str(scene.owner),
-        username="owner",
-        display_name="owner",
-        avatar=None,
-        access_token="x",
-        token_expires_in=60,
-        now=time.time() - 3600,
-    )
-    forged_session = other_key.new_session(
-        user_id=str(scene.owner),
-        username="owner",
-        display_name="owner",
-        avatar=None,
-        access_token="x",
-        token_expires_in=3600,
+    # No cookie, a forged one, one signed with another key (for a session that exists), an
+    # expired one.
+    other_key = SessionStore(open_built.engine, "some-other-secret-key-entirely-different")
+    _, forged_cookie = await stored_session(other_key, scene.owner)
+    _, expired_cookie = await stored_session(
+        open_built.dashboard.sessions, scene.owner, token_expires_in=60, now=time.time() - 3600
     )
     cookies: dict[str, str | None] = {
         "no cookie": None,
         "garbage cookie": "eyJmb3JnZWQiOnRydWV9.AAAA.BBBB",
-        "other key": other_key.encode(forged_session),
-        "expired": codec.encode(expired),
+        "other key": forged_cookie,
+        "expired": expired_cookie,
     }
-    # A real admin's cookie, replayed after logging out.
-    async with client_for(app) as admin:
-        csrf = await login(admin, scene.admin)
-        stolen = admin.cookies.get(SESSION_COOKIE)
-        assert (await admin.post("/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 204
-    cookies["replayed after logout"] = stolen
+    # A real admin's cookie, replayed after logging out on another dashboard process (another
+    # app on the same database: nothing shared with this one but PostgreSQL).
+    elsewhere = build(database_url, sandbox, options=DashboardOptions(write_burst=10_000))
+    try:
+        async with client_for(elsewhere.app) as admin:
+            csrf = await login(admin, scene.admin)
+            stolen = admin.cookies.get(SESSION_COOKIE)
+            async with client_for(app) as here:
+                here.cookies.set(SESSION_COOKIE, stolen or "", domain="dashboard.test")
+                assert (await here.get("/api/session")).status_code == 200  # valid here too
+            logout = await admin.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+            assert logout.status_code == 204
+    finally:
+        await elsewhere.close()
+    cookies["replayed after logout elsewhere"] = stolen
     for who, cookie in cookies.items():
         async with client_for(app) as anon:
             if cookie is not None:
@@ -265,17 +269,55 @@ async def test_session_only_and_public_routes(open_built: Built, scene: Scene) -
         assert ids == [str(scene.other)]
 
 
+async def test_a_cookie_replayed_after_logout_is_refused_by_another_dashboard_process(
+    database_url: str,
+    sandbox: RunningSandbox,
+    scene: Scene,
+    python_child: PythonChildFactory,
+) -> None:
+    # Two real `guildkit dashboard` processes on one database, as behind a load balancer.
+    _, first = await dashboard_process(python_child, sandbox, database_url)
+    _, second = await dashboard_process(python_child, sandbox, database_url)
+    guild = f"/api/guilds/{scene.guild}/settings"
+    async with (
+        httpx.AsyncClient(base_url=first) as victim,
+        httpx.AsyncClient(base_url=second) as thief,
+    ):
+        csrf = await login(victim, scene.admin)
+        stolen = victim.cookies.get(SESSION_COOKIE)
+        assert stolen
+        thief.cookies.set(SESSION_COOKIE, stolen)
+        # One session, valid in both processes until logout...
+        assert (await thief.get("/api/session")).json()["csrf_token"] == csrf
+        assert (await thief.get(guild)).status_code == 200
+        logout = await victim.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+        assert logout.status_code == 204
+        # ...and refused by both after it, whichever process handled the logout.
+        for c in (thief, victim):
+            c.cookies.set(SESSION_COOKIE, stolen)
+            assert (await c.get("/api/session")).status_code == 401
+            assert (await c.get("/api/guilds")).status_code == 401
+            assert (await c.get(guild)).status_code == 401
+            patch = await c.patch(
+                guild,
+                json={"prefix": "x"},
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/merge-patch+json"},
+            )
+            assert patch.status_code == 401
+            page = await c.get(f"/guilds/{scene.guild}")
+            assert page.status_code == 303
+            assert page.headers["location"].startswith("/auth/login?next=")
+            again = await c.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+            assert again.status_code == 204  # nothing left to end
+
+
 # --- OAuth2 state and PKCE misuse -----------------------------------------------------------
 
 
-async def _authorize(client: httpx.AsyncClient, user_id: int) -> tuple[str, str]:
+async def _code_and_state(client: httpx.AsyncClient, user_id: int) -> tuple[str, str]:
     """Start a login and consent as `user_id`: the callback's code and state (not yet used)."""
-    start = await client.get("/auth/login")
-    assert start.status_code == 302
-    async with httpx.AsyncClient(follow_redirects=False) as browser:
-        consent = await browser.get(f"{start.headers['location']}&sandbox_user={user_id}")
-    query = parse_qs(urlsplit(consent.headers["location"]).query)
-    return query["code"][0], query["state"][0]
+    consent = await authorize(client, user_id)
+    return consent.code, consent.state
 
 
 def _refused(response: httpx.Response) -> None:
@@ -285,7 +327,7 @@ def _refused(response: httpx.Response) -> None:
 
 async def test_oauth_state_misuse_is_refused(built: Built, scene: Scene) -> None:
     async with client_for(built.app) as victim, client_for(built.app) as attacker:
-        code, state = await _authorize(victim, scene.owner)
+        code, state = await _code_and_state(victim, scene.owner)
         # The victim's state and code in a browser with no login, or with its own login.
         async with client_for(built.app) as bare:
             _refused(await bare.get("/auth/callback", params={"code": code, "state": state}))
@@ -298,7 +340,7 @@ async def test_oauth_state_misuse_is_refused(built: Built, scene: Scene) -> None
         assert (await victim.get("/api/session")).json()["user"]["id"] == str(scene.owner)
     for params in ({"state": ""}, {"state": "x"}, {"state": None}, {"state": "é"}):
         async with client_for(built.app) as c:
-            code, state = await _authorize(c, scene.owner)
+            code, state = await _code_and_state(c, scene.owner)
             query = {"code": code, "state": state, **params}
             sent = {k: v for k, v in query.items() if v is not None}
             _refused(await c.get("/auth/callback", params=sent))
@@ -311,7 +353,7 @@ async def test_oauth_code_reuse_and_tampered_verifier_are_refused(
     built: Built, scene: Scene
 ) -> None:
     async with client_for(built.app) as c:
-        code, state = await _authorize(c, scene.owner)
+        code, state = await _code_and_state(c, scene.owner)
         login_cookie = c.cookies.get(LOGIN_COOKIE)
         assert login_cookie
         assert (
@@ -322,9 +364,9 @@ async def test_oauth_code_reuse_and_tampered_verifier_are_refused(
         c.cookies.set(LOGIN_COOKIE, login_cookie, domain="dashboard.test")
         _refused(await c.get("/auth/callback", params={"code": code, "state": state}))
 
-    codec = SessionCodec(SECRET)
+    codec = built.dashboard.sessions
     async with client_for(built.app) as c:
-        code, state = await _authorize(c, scene.owner)
+        code, state = await _code_and_state(c, scene.owner)
         genuine = codec.decode_login(c.cookies.get(LOGIN_COOKIE))
         assert genuine is not None and genuine.state == state
         # A verifier that does not hash to the challenge (even signed with the real key) is

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from guildkit.dashboard.auth import safe_next
-from guildkit.dashboard.sessions import SessionCodec
-from tests.dashboard.conftest import SECRET, Built, Scene, client_for
+from guildkit.db.schema import dashboard_sessions
+from tests.dashboard.conftest import Built, Scene, authorize, client_for, login, stored_session
 
 
 async def test_made_up_methods_do_not_grow_the_metrics(client: httpx.AsyncClient) -> None:
@@ -39,13 +39,8 @@ async def test_made_up_methods_do_not_grow_the_metrics(client: httpx.AsyncClient
 )
 async def test_login_never_redirects_off_site(built: Built, scene: Scene, target: str) -> None:
     async with client_for(built.app) as c:
-        start = await c.get("/auth/login", params={"next": target})
-        async with httpx.AsyncClient(follow_redirects=False) as browser:
-            consent = await browser.get(f"{start.headers['location']}&sandbox_user={scene.owner}")
-        query = parse_qs(urlsplit(consent.headers["location"]).query)
-        done = await c.get(
-            "/auth/callback", params={"code": query["code"][0], "state": query["state"][0]}
-        )
+        consent = await authorize(c, scene.owner, next_path=target)
+        done = await c.get("/auth/callback", params={"code": consent.code, "state": consent.state})
         assert done.status_code == 303
         location = done.headers["location"]
         # What a browser does with it: strip tabs and newlines, then resolve against the site.
@@ -56,32 +51,29 @@ async def test_login_never_redirects_off_site(built: Built, scene: Scene, target
         assert safe_next(target) in ("/", target)
 
 
-def test_ended_sessions_are_refused_and_forgotten_once_expired() -> None:
-    codec = SessionCodec(SECRET)
-    now = time.time()
+async def test_ended_and_expired_sessions_leave_no_rows_behind(built: Built, scene: Scene) -> None:
+    """Logging out deletes the session's row; expired rows go at a later login (bounded), so
+    the table never grows with sessions nobody can use."""
+    store = built.dashboard.sessions
+    table = dashboard_sessions.c
 
-    def session(expires_in: int) -> str:
-        return codec.encode(
-            codec.new_session(
-                user_id="1",
-                username="u",
-                display_name="u",
-                avatar=None,
-                access_token="t",
-                token_expires_in=expires_in,
-                now=now,
-            )
-        )
+    async def rows(csrf_tokens: list[str]) -> int:
+        async with built.engine.connect() as conn:
+            query = select(func.count()).where(table.csrf_token.in_(csrf_tokens))
+            return int(await conn.scalar(query) or 0)
 
-    short, long, other = session(60), session(3600), session(3600)
-    for cookie in (short, long):
-        decoded = codec.decode(cookie)
-        assert decoded is not None
-        codec.end(decoded, now=now)
-        assert codec.decode(cookie) is None
-    assert codec.decode(other) is not None
-    # Bookkeeping for ended sessions is dropped once they would have expired anyway.
-    later = codec.decode(other)
-    assert later is not None
-    codec.end(later, now=now + 120)
-    assert len(codec._ended) == 2
+    async with client_for(built.app) as c:
+        csrf = await login(c, scene.owner)
+        assert await rows([csrf]) == 1
+        assert (await c.post("/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 204
+        assert await rows([csrf]) == 0
+    expired = [
+        (await stored_session(store, scene.member, token_expires_in=1, now=time.time() - 60))[0]
+        for _ in range(3)
+    ]
+    tokens = [s.csrf_token for s in expired]
+    # (each of those logins already purged the ones before it)
+    assert await rows(tokens) <= 1
+    async with client_for(built.app) as c:
+        await login(c, scene.member)
+    assert await rows(tokens) == 0

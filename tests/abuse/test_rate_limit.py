@@ -9,10 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guildkit.dashboard.rate_limit import RateLimit, TokenBuckets, is_limited
-from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
-from tests.dashboard.conftest import SECRET, Built, Scene, client_for, login
+from guildkit.dashboard.sessions import SESSION_COOKIE, SessionStore
+from tests.dashboard.conftest import SECRET, Built, Scene, client_for, login, stored_session
 
 
 class FakeClock:
@@ -73,7 +74,7 @@ def test_what_is_limited() -> None:
     assert not is_limited("HEAD", "/")
 
 
-def _tiny_app(codec: SessionCodec, clock: FakeClock) -> FastAPI:
+def _tiny_app(store: SessionStore, clock: FakeClock) -> FastAPI:
     app = FastAPI()
 
     @app.post("/api/write")
@@ -88,26 +89,19 @@ def _tiny_app(codec: SessionCodec, clock: FakeClock) -> FastAPI:
     async def read(request: Request) -> dict[str, bool]:
         return {"ok": True}
 
-    app.add_middleware(RateLimit, sessions=codec, rate=1, burst=2, clock=clock)
+    app.add_middleware(RateLimit, sessions=store, rate=1, burst=2, clock=clock)
     return app
 
 
-def _session_cookie(codec: SessionCodec, user_id: str) -> str:
-    session = codec.new_session(
-        user_id=user_id,
-        username="u",
-        display_name="u",
-        avatar=None,
-        access_token="t",
-        token_expires_in=3600,
-    )
-    return codec.encode(session)
+async def _session_cookie(store: SessionStore, user_id: int) -> str:
+    _, cookie = await stored_session(store, user_id)
+    return cookie
 
 
-async def test_middleware_limits_per_user_and_per_address() -> None:
-    codec = SessionCodec(SECRET)
+async def test_middleware_limits_per_user_and_per_address(engine: AsyncEngine) -> None:
+    store = SessionStore(engine, SECRET)
     clock = FakeClock()
-    app = _tiny_app(codec, clock)
+    app = _tiny_app(store, clock)
 
     def client(address: str, cookie: str | None = None) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=app, client=(address, 1234))
@@ -116,8 +110,10 @@ async def test_middleware_limits_per_user_and_per_address() -> None:
             c.cookies.set(SESSION_COOKIE, cookie)
         return c
 
-    one, two = _session_cookie(codec, "1"), _session_cookie(codec, "2")
-    again = _session_cookie(codec, "1")
+    one, two = await _session_cookie(store, 1), await _session_cookie(store, 2)
+    again = await _session_cookie(store, 1)
+    ended_session, ended = await stored_session(store, 1)
+    await store.end(ended_session)
     async with (
         client("10.0.0.1", one) as a,
         client("10.0.0.1", two) as b,
@@ -125,6 +121,7 @@ async def test_middleware_limits_per_user_and_per_address() -> None:
         client("10.0.0.1") as anon,
         client("10.0.0.2") as other_ip,
         client("10.0.0.1", "forged.cookie.value") as forged,
+        client("10.0.0.4", ended) as logged_out,
     ):
         assert [(await a.post("/api/write")).status_code for _ in range(2)] == [200, 200]
         refused = await a.post("/api/write")
@@ -143,6 +140,8 @@ async def test_middleware_limits_per_user_and_per_address() -> None:
         assert [(await anon.post("/api/write")).status_code for _ in range(2)] == [200, 200]
         assert (await forged.post("/api/write")).status_code == 429
         assert (await other_ip.post("/api/write")).status_code == 200
+        # A logged-out cookie is no session either: it cannot reach user 1's (empty) bucket.
+        assert (await logged_out.post("/api/write")).status_code == 200
         clock.now += 1.0
         assert (await a.post("/api/write")).status_code == 200
 

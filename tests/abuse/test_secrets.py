@@ -15,17 +15,19 @@ from guildkit.dashboard.context import DashboardOptions
 from guildkit.dashboard.discord_api import DiscordClient
 from guildkit.dashboard.log_redaction import RedactQuerySecrets, redact
 from guildkit.dashboard.service import SettingsService
-from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
+from guildkit.dashboard.sessions import SESSION_COOKIE
 from guildkit.sandbox.runner import RunningSandbox, run_sandbox
 from tests.abuse.test_identities import endpoints, send
 from tests.dashboard.conftest import (
     SECRET,
     Scene,
+    authorize,
     build,
     client_for,
     free_port,
     login,
     reseeded,
+    session_cookie,
 )
 
 
@@ -45,8 +47,8 @@ async def test_no_secret_in_logs_or_responses(
     caplog.set_level(logging.DEBUG)
     seen: list[httpx.Response] = []
     access_tokens: list[str] = []
-    codec = SessionCodec(SECRET)
     built = build(database_url, sandbox, options=DashboardOptions(write_burst=10_000))
+    sessions = built.dashboard.sessions
     # The same dashboard with PostgreSQL unreachable: its 503 path logs the failure.
     db_password = f"pg-password-{secrets.token_urlsafe(16)}"
     dead = build(
@@ -57,12 +59,22 @@ async def test_no_secret_in_logs_or_responses(
     )
     try:
         for app in (built.app, dead.app):
-            async with client_for(app) as client:
+            async with client_for(app) as client, client_for(built.app) as door:
                 for user in (scene.owner, scene.member, scene.outsider_admin):
-                    csrf = await login(client, user)
-                    session = codec.decode(client.cookies.get(SESSION_COOKIE))
+                    # Sessions are made where PostgreSQL answers; the dead dashboard gets the
+                    # cookie, and every request it cannot look up is its 503.
+                    csrf = await login(door, user)
+                    cookie = session_cookie(door)
+                    client.cookies.set(SESSION_COOKIE, cookie, domain="dashboard.test")
+                    session = await sessions.load(cookie)
                     assert session is not None
                     access_tokens.append(session.access_token)
+                    if app is dead.app:
+                        # A login whose session cannot be stored: the 503 page.
+                        async with client_for(app) as newcomer:
+                            consent = await authorize(newcomer, user)
+                            seen.append(await newcomer.get(consent.callback))
+                            assert seen[-1].status_code == 503
                     for endpoint in endpoints(app):
                         if endpoint.template.startswith("/auth/"):
                             continue  # logging out comes last
@@ -83,7 +95,7 @@ async def test_no_secret_in_logs_or_responses(
         # Discord unreachable: the 502 path logs the failure.
         async with client_for(built.app) as client:
             csrf = await login(client, scene.owner)
-            session = codec.decode(client.cookies.get(SESSION_COOKIE))
+            session = await sessions.load(session_cookie(client))
             assert session is not None
             access_tokens.append(session.access_token)
             unreachable = DiscordClient(

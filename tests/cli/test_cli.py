@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import uuid
 
+import asyncpg
+import httpx
 import pytest
+from alembic import command
 
 from guildkit.cli.settings_cmd import parse_assignments
+from guildkit.config import to_asyncpg_dsn, to_sqlalchemy_url
+from guildkit.db.engine import create_engine
+from guildkit.db.migrate import alembic_config, head_revision
+from tests.conftest import BASE_PG_URL
+from tests.support.processes import ChildProcess, free_port, wait_for_port
 
 
 def guildkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -84,3 +94,66 @@ def test_migrate_is_idempotent_and_doctor_reports(db_env: dict[str, str]) -> Non
     assert "[ok  ] PostgreSQL" in doctor.stdout and "[warn] Redis: unreachable" in doctor.stdout
     broken = guildkit("doctor", env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
     assert broken.returncode == 1 and "[FAIL] PostgreSQL" in broken.stdout
+
+
+async def _database_at(name: str, revision: str | None) -> str:
+    """A new database on the test server, migrated up to `revision` (None: left empty)."""
+    conn = await asyncpg.connect(to_asyncpg_dsn(BASE_PG_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = BASE_PG_URL.rsplit("/", 1)[0] + "/" + name
+    if revision is not None:
+        engine = create_engine(to_sqlalchemy_url(url), pool_size=1)
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        try:
+            async with engine.begin() as connection:
+
+                def run(sync_connection: object) -> None:
+                    cfg.attributes["connection"] = sync_connection
+                    command.upgrade(cfg, revision)
+
+                await connection.run_sync(run)
+        finally:
+            await engine.dispose()
+    return url
+
+
+async def _drop(name: str) -> None:
+    conn = await asyncpg.connect(to_asyncpg_dsn(BASE_PG_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def test_dashboard_refuses_a_schema_that_is_behind_until_migrated() -> None:
+    empty_name, old_name = (f"guildkit_cli_{uuid.uuid4().hex[:12]}" for _ in range(2))
+    empty = asyncio.run(_database_at(empty_name, None))
+    old = asyncio.run(_database_at(old_name, "0002"))  # before dashboard sessions
+    dashboard_env = {"REDIS_URL": "", "DISCORD_CLIENT_ID": "1", "GUILDKIT_PORT": str(free_port())}
+    try:
+        for url, says in (
+            (empty, "no guildkit schema"),
+            (old, f"at revision 0002, this guildkit needs {head_revision()}"),
+        ):
+            refused = guildkit("dashboard", env={**dashboard_env, "DATABASE_URL": url})
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert says in refused.stderr and "run `guildkit migrate`" in refused.stderr
+            assert "Traceback" not in refused.stderr + refused.stdout
+        migrated = guildkit("migrate", env={"DATABASE_URL": old, "REDIS_URL": ""})
+        assert migrated.returncode == 0, migrated.stderr
+        assert f"from 0002 to {head_revision()}" in migrated.stdout
+        with ChildProcess.python_module(
+            "guildkit.cli.main", "dashboard", env={**dashboard_env, "DATABASE_URL": old}
+        ) as dashboard:
+            dashboard.wait_for_line("dashboard on http://", timeout=30)
+            port = int(dashboard_env["GUILDKIT_PORT"])
+            wait_for_port("127.0.0.1", port, timeout=30)
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+            # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught.
+            assert dashboard.terminate() in (0, -15)
+    finally:
+        asyncio.run(_drop(empty_name))
+        asyncio.run(_drop(old_name))

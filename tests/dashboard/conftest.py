@@ -1,14 +1,16 @@
 """Fixtures for the dashboard: the real app on the real PostgreSQL and Redis, Discord played by
-the in-process sandbox (guildkit.sandbox), and helpers to log in through its OAuth2 flow."""
+the in-process sandbox (guildkit.sandbox), and the one set of helpers every dashboard and abuse
+test logs in with, through the stand-in's OAuth2 flow."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from guildkit.config import to_sqlalchemy_url
 from guildkit.dashboard.app import create_app
 from guildkit.dashboard.context import Dashboard, DashboardOptions
 from guildkit.dashboard.discord_api import DiscordClient
-from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
+from guildkit.dashboard.sessions import SESSION_COOKIE, Session, SessionStore
 from guildkit.db.engine import create_engine
 from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox, run_sandbox
@@ -29,6 +31,8 @@ from guildkit.settings.redis_cache import RedisSettingsCache
 from guildkit.settings.store import SettingsStore
 from guildkit.settings.writer import SettingsWriter
 from tests.conftest import BASE_REDIS_URL
+from tests.support.fixtures import PythonChildFactory
+from tests.support.processes import ChildProcess
 
 SECRET = "test-secret-key-for-the-dashboard-0123456789"
 ADMINISTRATOR = 1 << 3
@@ -99,7 +103,7 @@ def build(
             client_secret=sandbox.client_secret,
             bot_token=sandbox.bot_token,
         ),
-        sessions=SessionCodec(SECRET),
+        sessions=SessionStore(engine, SECRET),
         options=options or DashboardOptions(),
         redis_cache=l2,
     )
@@ -184,23 +188,62 @@ async def client(built: Built) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def login(client: httpx.AsyncClient, user_id: int, *, next_path: str = "/") -> str:
-    """Log in through the dashboard's real OAuth2 flow against the sandbox; the CSRF token."""
+@dataclass(frozen=True)
+class Consent:
+    """A login started at the dashboard and consented to at the stand-in; callback not taken."""
+
+    start: httpx.Response  # the dashboard's redirect to Discord, which set the login cookie
+    redirect: httpx.URL  # where Discord sends the browser back: /auth/callback?code&state
+    code: str
+    state: str
+
+    @property
+    def callback(self) -> str:
+        return f"{self.redirect.path}?{self.redirect.query.decode()}"
+
+
+async def authorize(client: httpx.AsyncClient, user_id: int, *, next_path: str = "/") -> Consent:
+    """Start a login on the dashboard and consent as `user_id` on the stand-in's OAuth2 page."""
     start = await client.get("/auth/login", params={"next": next_path})
     assert start.status_code == 302, start.text
-    authorize = start.headers["location"]
     async with httpx.AsyncClient(follow_redirects=False) as browser:
-        consent = await browser.get(f"{authorize}&sandbox_user={user_id}")
+        consent = await browser.get(f"{start.headers['location']}&sandbox_user={user_id}")
     assert consent.status_code == 302, consent.text
-    back = urlsplit(consent.headers["location"])
-    assert parse_qs(back.query).get("code"), consent.headers["location"]
-    done = await client.get(f"{back.path}?{back.query}")
+    redirect = httpx.URL(consent.headers["location"])
+    code, state = redirect.params.get("code"), redirect.params.get("state")
+    assert code and state, consent.headers["location"]
+    return Consent(start=start, redirect=redirect, code=code, state=state)
+
+
+async def login(client: httpx.AsyncClient, user_id: int, *, next_path: str = "/") -> str:
+    """Log in through the dashboard's real OAuth2 flow against the sandbox; the CSRF token."""
+    consent = await authorize(client, user_id, next_path=next_path)
+    done = await client.get(consent.callback)
     assert done.status_code == 303, done.text
     assert done.headers["location"] == next_path
     session = await client.get("/api/session")
     assert session.status_code == 200, session.text
     token: str = session.json()["csrf_token"]
     return token
+
+
+async def stored_session(
+    store: SessionStore,
+    user_id: int,
+    *,
+    token_expires_in: int = 3600,
+    now: float | None = None,
+) -> tuple[Session, str]:
+    """A session written straight into the store (no Discord login): it and its cookie."""
+    return await store.create(
+        user_id=str(user_id),
+        username="made-up",
+        display_name="made-up",
+        avatar=None,
+        access_token="not-a-discord-token",
+        token_expires_in=token_expires_in,
+        now=now,
+    )
 
 
 LoginFn = Callable[[httpx.AsyncClient, int], Any]
@@ -210,3 +253,41 @@ def session_cookie(client: httpx.AsyncClient) -> str:
     value = client.cookies.get(SESSION_COOKIE)
     assert value
     return value
+
+
+async def dashboard_process(
+    python_child: PythonChildFactory,
+    sandbox: RunningSandbox,
+    database_url: str,
+    *,
+    redis_url: str = "",
+    secret_key: str = SECRET,
+) -> tuple[ChildProcess, str]:
+    """A real `guildkit dashboard` process (uvicorn) on a free port, healthy; it and its URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    child = python_child(
+        "guildkit.cli.main",
+        "dashboard",
+        env={
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DISCORD_TOKEN": sandbox.bot_token,
+            "DISCORD_CLIENT_ID": sandbox.client_id,
+            "DISCORD_CLIENT_SECRET": sandbox.client_secret,
+            "DISCORD_API_BASE": sandbox.api_base,
+            "GUILDKIT_SECRET_KEY": secret_key,
+            "GUILDKIT_HOST": "127.0.0.1",
+            "GUILDKIT_PORT": str(port),
+            "GUILDKIT_PUBLIC_URL": base,
+        },
+    )
+    await child.wait_for_line_async("dashboard on http://", timeout=30)
+    async with httpx.AsyncClient(timeout=2.0) as probe:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await probe.get(f"{base}/healthz")).status_code == 200:
+                    return child, base
+            assert child.alive(), "\n".join(child.output[-20:])
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"the dashboard on {base} never became healthy: {child.output[-20:]}")

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import delete, insert
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import delete, func, insert, select
 
 from guildkit.dashboard.context import DashboardOptions
-from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
-from guildkit.db.schema import bot_processes
+from guildkit.dashboard.sessions import SESSION_COOKIE, SessionStore
+from guildkit.db.schema import bot_processes, dashboard_sessions
 from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox, run_sandbox
 from tests.dashboard.conftest import (
     SECRET,
     Built,
     Scene,
+    authorize,
     build,
     client_for,
     free_port,
     login,
     reseeded,
+    session_cookie,
+    stored_session,
 )
+from tests.support.fixtures import ProxyFactory
 from tests.support.postgres_server import PostgresServer
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -51,14 +59,50 @@ async def test_login_sets_session_cookie_and_session_endpoint(
     # The Set-Cookie of a fresh login carries the cookie attributes.
     again = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
     async with again:
-        start = await again.get("/auth/login")
-        async with httpx.AsyncClient() as browser:
-            consent = await browser.get(start.headers["location"] + f"&sandbox_user={scene.owner}")
-        back = httpx.URL(consent.headers["location"])
-        done = await again.get(f"{back.path}?{back.query.decode()}")
+        done = await again.get((await authorize(again, scene.owner)).callback)
+        second = await again.get("/api/session")
     set_cookie = done.headers["set-cookie"].lower()
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie
     assert "secure" not in set_cookie  # no https public URL in this test
+    # The cookie lives as long as the session, which Discord's token caps (the sandbox: 7 days).
+    max_age = int(set_cookie.split("max-age=")[1].split(";")[0])
+    assert 8 * 3600 - 60 <= max_age <= 8 * 3600
+    # Each login is its own session, with its own CSRF token; the first one still works.
+    assert second.json()["csrf_token"] != csrf
+    assert (await client.get("/api/session")).json()["csrf_token"] == csrf
+
+
+async def test_the_cookie_holds_only_a_signed_secret_and_the_row_only_its_hash(
+    client: httpx.AsyncClient, built: Built, scene: Scene
+) -> None:
+    await login(client, scene.owner)
+    cookie = session_cookie(client)
+    body = (await client.get("/api/session")).json()
+    # Nothing about the user, the CSRF token or the Discord token is in the cookie...
+    secret_b64 = URLSafeTimedSerializer(SECRET, salt="guildkit.dashboard.session.v2").loads(cookie)
+    secret = base64.urlsafe_b64decode(secret_b64)
+    assert len(secret) == 32
+    async with built.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(dashboard_sessions).where(dashboard_sessions.c.user_id == scene.owner)
+            )
+        ).all()
+    assert len(rows) == 1
+    row = rows[0]
+    for value in (body["csrf_token"], row.access_token, str(scene.owner), "owner"):
+        assert value not in cookie and value not in secret_b64
+    # ...and the row is keyed by the secret's sha256: a copy of the table yields no cookie.
+    assert row.id == hashlib.sha256(secret).digest()
+    assert secret_b64 not in str(tuple(row))
+    assert row.csrf_token == body["csrf_token"]
+    assert row.expires_at.timestamp() == body["expires_at"]
+    # A correctly signed cookie for a secret that has no row is no session.
+    unknown = URLSafeTimedSerializer(SECRET, salt="guildkit.dashboard.session.v2").dumps(
+        base64.urlsafe_b64encode(b"\x01" * 32).decode()
+    )
+    client.cookies.set(SESSION_COOKIE, unknown, domain="dashboard.test")
+    assert (await client.get("/api/session")).status_code == 401
 
 
 async def test_callback_refuses_wrong_state(client: httpx.AsyncClient, scene: Scene) -> None:
@@ -78,11 +122,8 @@ async def test_callback_refuses_access_denied(client: httpx.AsyncClient, scene: 
 
 async def test_login_redirect_is_never_open(client: httpx.AsyncClient, scene: Scene) -> None:
     await login(client, scene.owner, next_path="/")
-    start = await client.get("/auth/login", params={"next": "//evil.example/x"})
-    async with httpx.AsyncClient() as browser:
-        consent = await browser.get(start.headers["location"] + f"&sandbox_user={scene.owner}")
-    back = httpx.URL(consent.headers["location"])
-    done = await client.get(f"{back.path}?{back.query.decode()}")
+    consent = await authorize(client, scene.owner, next_path="//evil.example/x")
+    done = await client.get(consent.callback)
     assert done.headers["location"] == "/"
 
 
@@ -277,33 +318,19 @@ async def test_authorization_matrix(
     await refused_everywhere(client, 401)
     assert (await client.get("/api/session")).status_code == 401
 
-    # A forged cookie, and one signed with another key.
+    # A forged cookie, and one signed with another key (for a session that exists).
     client.cookies.set(SESSION_COOKIE, "eyJmb3JnZWQiOnRydWV9.AAAA.BBBB", domain="dashboard.test")
     await refused_everywhere(client, 401)
-    other_key = SessionCodec("some-other-secret-key-entirely-different")
-    forged = other_key.new_session(
-        user_id=str(scene.owner),
-        username="owner",
-        display_name="owner",
-        avatar=None,
-        access_token="x",
-        token_expires_in=3600,
-    )
-    client.cookies.set(SESSION_COOKIE, other_key.encode(forged), domain="dashboard.test")
+    other_key = SessionStore(built.engine, "some-other-secret-key-entirely-different")
+    forged, forged_cookie = await stored_session(other_key, scene.owner)
+    client.cookies.set(SESSION_COOKIE, forged_cookie, domain="dashboard.test")
     await refused_everywhere(client, 401, forged.csrf_token)
 
     # An expired session (correct key, expiry in the past).
-    codec = SessionCodec(SECRET)
-    expired = codec.new_session(
-        user_id=str(scene.owner),
-        username="owner",
-        display_name="owner",
-        avatar=None,
-        access_token="x",
-        token_expires_in=60,
-        now=time.time() - 3600,
+    expired, expired_cookie = await stored_session(
+        built.dashboard.sessions, scene.owner, token_expires_in=60, now=time.time() - 3600
     )
-    client.cookies.set(SESSION_COOKIE, codec.encode(expired), domain="dashboard.test")
+    client.cookies.set(SESSION_COOKIE, expired_cookie, domain="dashboard.test")
     await refused_everywhere(client, 401, expired.csrf_token)
     client.cookies.clear()
 
@@ -483,14 +510,23 @@ async def test_fifty_concurrent_patches_none_lost(
         await built.close()
 
 
-async def test_postgres_unreachable_is_503_never_500(sandbox: RunningSandbox, scene: Scene) -> None:
-    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/guildkit"
-    built = build(dead, sandbox, with_redis=False)
+async def test_postgres_unreachable_is_503_never_500(
+    database_url: str, sandbox: RunningSandbox, scene: Scene, tcp_proxy: ProxyFactory
+) -> None:
+    # The session's database through a proxy that can refuse every connection.
+    where = urlsplit(database_url)
+    proxy = tcp_proxy(where.hostname or "127.0.0.1", where.port or 5432)
+    built = build(proxy.url("postgresql", where.path, user="postgres"), sandbox, with_redis=False)
     try:
-        async with client_for(built.app) as client:
+        async with client_for(built.app) as client, client_for(built.app) as newcomer:
             csrf = await login(client, scene.owner)
+            consent = await authorize(newcomer, scene.admin)
+            proxy.cut(refuse=True)
             base = f"/api/guilds/{scene.guild}/settings"
             responses = [
+                # The session itself cannot be looked up: every authenticated request is a 503.
+                await client.get("/api/session"),
+                await client.get("/api/guilds"),
                 await client.get(base),
                 await client.patch(base, json={"prefix": "?"}, headers=unsafe(csrf)),
                 await client.get(f"{base}/history"),
@@ -498,16 +534,35 @@ async def test_postgres_unreachable_is_503_never_500(sandbox: RunningSandbox, sc
                     f"{base}/revert", json={"version": 1}, headers={"X-CSRF-Token": csrf}
                 ),
                 await client.get(f"/api/guilds/{scene.guild}/sync"),
+                await client.post("/auth/logout", headers={"X-CSRF-Token": csrf}),
             ]
             for response in responses:
                 assert response.status_code == 503, response.text
-                assert "PostgreSQL" in response.json()["detail"]
+                assert response.headers["retry-after"]
+                if response.request.url.path.startswith("/api/"):
+                    assert "PostgreSQL" in response.json()["detail"]
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"]["postgresql"]["ok"] is False
             assert (await client.get("/healthz")).status_code == 200
-            page = await client.get(f"/guilds/{scene.guild}")
-            assert page.status_code == 503
+            for page in ("/", f"/guilds/{scene.guild}", f"/guilds/{scene.guild}/history"):
+                response = await client.get(page)
+                assert response.status_code == 503, page
+                assert (
+                    "PostgreSQL" in response.text
+                    and "text/html" in response.headers["content-type"]
+                )
+            # Without a cookie nothing needs the database: the start page still renders.
+            async with client_for(built.app) as anonymous:
+                assert (await anonymous.get("/")).status_code == 200
+            # A login cannot store its session: a clear 503 page, no cookie.
+            failed = await newcomer.get(consent.callback)
+            assert failed.status_code == 503 and "PostgreSQL" in failed.text
+            assert SESSION_COOKIE not in failed.headers.get("set-cookie", "")
+            # Back again: the session survived (logout was refused, not half done).
+            proxy.restore()
+            assert (await client.get("/api/session")).json()["csrf_token"] == csrf
+            assert (await client.get(base)).status_code == 200
     finally:
         await built.close()
 
@@ -531,17 +586,46 @@ async def test_health_ready_metrics_and_headers(client: httpx.AsyncClient, scene
     assert "/api/guilds/{guild_id}/settings" in spec["paths"]
 
 
-async def test_logout_ends_the_session(client: httpx.AsyncClient, scene: Scene) -> None:
+async def test_logout_ends_the_session_in_every_dashboard_process(
+    database_url: str,
+    sandbox: RunningSandbox,
+    client: httpx.AsyncClient,
+    built: Built,
+    scene: Scene,
+) -> None:
     csrf = await login(client, scene.owner)
-    stolen = client.cookies.get(SESSION_COOKIE)
-    response = await client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
-    assert response.status_code == 204
-    assert (await client.get("/api/session")).status_code == 401
-    # The Discord token was revoked, so a copy of the old cookie no longer reaches any guild.
-    assert stolen
-    client.cookies.set(SESSION_COOKIE, stolen, domain="dashboard.test")
-    assert (await client.get("/api/guilds")).status_code == 401
-    assert (await client.get(f"/api/guilds/{scene.guild}/settings")).status_code == 401
+    stolen = session_cookie(client)
+    # A second dashboard on the same database (another process, as far as it can tell).
+    other = build(database_url, sandbox)
+    try:
+        async with client_for(other.app) as elsewhere:
+            elsewhere.cookies.set(SESSION_COOKIE, stolen, domain="dashboard.test")
+            assert (await elsewhere.get("/api/session")).json()["csrf_token"] == csrf
+            response = await client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+            assert response.status_code == 204
+            assert 'guildkit_session=""' in response.headers["set-cookie"]
+            assert (await client.get("/api/session")).status_code == 401
+            # The row is gone: a copy of the old cookie is refused by both processes.
+            for c in (client, elsewhere):
+                c.cookies.set(SESSION_COOKIE, stolen, domain="dashboard.test")
+                assert (await c.get("/api/session")).status_code == 401
+                assert (await c.get("/api/guilds")).status_code == 401
+                assert (await c.get(f"/api/guilds/{scene.guild}/settings")).status_code == 401
+                refused = await c.patch(
+                    f"/api/guilds/{scene.guild}/settings",
+                    json={"prefix": "x"},
+                    headers=unsafe(csrf),
+                )
+                assert refused.status_code == 401
+        async with built.engine.connect() as conn:
+            left = await conn.scalar(
+                select(func.count())
+                .select_from(dashboard_sessions)
+                .where(dashboard_sessions.c.csrf_token == csrf)
+            )
+        assert left == 0
+    finally:
+        await other.close()
 
 
 async def test_redis_down_never_fails_a_write(

@@ -8,7 +8,7 @@ from guildkit.config import load_config
 from guildkit.dashboard.composition import build_app
 from guildkit.dashboard.context import DashboardOptions
 from guildkit.sandbox.runner import RunningSandbox
-from tests.dashboard.conftest import BASE_URL, Scene, build, client_for, free_port
+from tests.dashboard.conftest import BASE_URL, Scene, authorize, build, client_for, free_port
 
 
 async def test_build_app_connects_to_nothing_until_asked() -> None:
@@ -41,19 +41,14 @@ async def test_https_public_url_makes_cookies_secure(
     )
     try:
         async with client_for(built.app) as client:
-            start = await client.get("/auth/login")
-            assert "secure" in start.headers["set-cookie"].lower()
-            location = httpx.URL(start.headers["location"])
+            consent = await authorize(client, scene.owner)
+            assert "secure" in consent.start.headers["set-cookie"].lower()
+            location = httpx.URL(consent.start.headers["location"])
             assert location.params["redirect_uri"] == "https://dash.example/auth/callback"
-            async with httpx.AsyncClient() as browser:
-                consent = await browser.get(f"{location}&sandbox_user={scene.owner}")
-            back = httpx.URL(consent.headers["location"])
-            assert back.host == "dash.example"
+            assert consent.redirect.host == "dash.example"
             # The login cookie is Secure, so an http client would not send it: pass it by hand.
-            login_cookie = start.headers["set-cookie"].split(";")[0]
-            done = await client.get(
-                f"{back.path}?{back.query.decode()}", headers={"Cookie": login_cookie}
-            )
+            login_cookie = consent.start.headers["set-cookie"].split(";")[0]
+            done = await client.get(consent.callback, headers={"Cookie": login_cookie})
             assert done.status_code == 303
             cookie = done.headers["set-cookie"].lower()
             assert "guildkit_session=" in cookie

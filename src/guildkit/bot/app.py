@@ -18,8 +18,6 @@ from guildkit.bot.client import GuildkitBot
 from guildkit.bot.metrics import serve_metrics
 from guildkit.bot.services import BotServices
 from guildkit.bot.startup import (
-    SchemaNotReady,
-    check_schema,
     describe_database,
     login_until_reachable,
     until_database_ready,
@@ -28,6 +26,7 @@ from guildkit.bot.warmup import GuildWarmer
 from guildkit.bot.xp_store import XpStore
 from guildkit.config import ConfigError, GuildkitConfig
 from guildkit.db.engine import create_engine
+from guildkit.db.migrate import SchemaNotReady, check_schema
 from guildkit.sandbox.discordpy import is_real_discord, point_discordpy_at
 from guildkit.settings.runtime import build_reading_side
 

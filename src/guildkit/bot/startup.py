@@ -13,16 +13,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import discord
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from guildkit.db.migrate import current_revision, head_revision
 from guildkit.settings.reader import DB_ERRORS
 
 log = logging.getLogger(__name__)
-
-
-class SchemaNotReady(Exception):
-    """The database is reachable but not migrated to this guildkit's schema."""
 
 
 def describe_database(sqlalchemy_url: str) -> str:
@@ -40,17 +34,6 @@ class Backoff:
         delay = self._next
         self._next = min(self._next * 2, self._cap)
         return delay
-
-
-async def check_schema(engine: AsyncEngine) -> None:
-    current, head = await current_revision(engine), head_revision()
-    if current is None:
-        raise SchemaNotReady("the database has no guildkit schema: run `guildkit migrate`")
-    if current != head:
-        raise SchemaNotReady(
-            f"the database schema is at revision {current}, this guildkit needs {head}: "
-            "run `guildkit migrate`"
-        )
 
 
 async def until_database_ready(

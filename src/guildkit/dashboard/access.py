@@ -9,7 +9,7 @@ from fastapi import Request
 from guildkit.dashboard.context import Dashboard
 from guildkit.dashboard.discord_api import UserGuild
 from guildkit.dashboard.permissions import can_manage
-from guildkit.dashboard.sessions import SESSION_COOKIE, Session
+from guildkit.dashboard.sessions import Session, looked_up_session, session_for
 from guildkit.settings.types import parse_guild_id
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -34,12 +34,21 @@ def dashboard_of(request: Request) -> Dashboard:
     return dashboard
 
 
-def optional_session(request: Request) -> Session | None:
-    return dashboard_of(request).sessions.decode(request.cookies.get(SESSION_COOKIE))
+async def optional_session(request: Request) -> Session | None:
+    """The request's session (one PostgreSQL lookup per request at most), or None.
+
+    Raises StorageUnavailable (a 503) when a cookie is presented but PostgreSQL cannot be asked.
+    """
+    return await session_for(request.scope, dashboard_of(request).sessions)
 
 
-def require_session(request: Request) -> Session:
-    session = optional_session(request)
+def known_session(request: Request) -> Session | None:
+    """The session if this request has already looked it up; never queries (for rendering)."""
+    return looked_up_session(request.scope)
+
+
+async def require_session(request: Request) -> Session:
+    session = await optional_session(request)
     if session is None:
         raise NotLoggedIn("log in with Discord first")
     return session
@@ -50,9 +59,9 @@ def check_csrf(session: Session, presented: str | None) -> None:
         raise Forbidden("missing or wrong CSRF token (X-CSRF-Token from GET /api/session)")
 
 
-def require_csrf_header(request: Request) -> Session:
+async def require_csrf_header(request: Request) -> Session:
     """For unsafe API methods: a session first (401), then its CSRF token in the header (403)."""
-    session = require_session(request)
+    session = await require_session(request)
     check_csrf(session, request.headers.get(CSRF_HEADER))
     return session
 

@@ -105,7 +105,7 @@ def document_response(current: VersionedSettings, status_code: int = 200) -> JSO
     responses={**SESSION, 502: GUILD_READ[502]},
 )
 async def list_guilds(request: Request) -> list[GuildOut]:
-    session = require_session(request)
+    session = await require_session(request)
     dashboard = dashboard_of(request)
     guilds = manageable(await dashboard.discord.user_guilds(session.access_token))
     bot_guilds = await dashboard.discord.bot_guild_ids()
@@ -121,7 +121,7 @@ async def list_guilds(request: Request) -> list[GuildOut]:
     responses={**GUILD_READ, 304: {"description": "If-None-Match names the current version"}},
 )
 async def get_settings(request: Request, guild_id: str) -> Response:
-    session = require_session(request)
+    session = await require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
     current = await dashboard_of(request).service.get(gid)
     if request.headers.get("if-none-match", "").strip() == etag(current.version):
@@ -149,7 +149,7 @@ async def get_settings(request: Request, guild_id: str) -> Response:
     },
 )
 async def patch_settings(request: Request, guild_id: str) -> Response:
-    session = require_csrf_header(request)
+    session = await require_csrf_header(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=True)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MERGE_PATCH_TYPES:
@@ -175,7 +175,7 @@ async def get_history(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> list[dict[str, Any]]:
-    session = require_session(request)
+    session = await require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
     entries = await dashboard_of(request).service.history(
         gid, limit=limit, before_version=before_version
@@ -211,7 +211,7 @@ async def revert_settings(
     responses=GUILD_READ,
 )
 async def get_sync(request: Request, guild_id: str) -> dict[str, Any]:
-    session = require_session(request)
+    session = await require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
     status: SyncStatus = await dashboard_of(request).service.sync(gid)
     return status.to_json()

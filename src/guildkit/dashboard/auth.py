@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,7 +23,13 @@ from guildkit.dashboard.access import (
 from guildkit.dashboard.discord_api import DiscordAuthError
 from guildkit.dashboard.rendering import render
 from guildkit.dashboard.responses import AUTH_PAGE, SESSION
-from guildkit.dashboard.sessions import LOGIN_COOKIE, LOGIN_MAX_AGE, SESSION_COOKIE, LoginAttempt
+from guildkit.dashboard.sessions import (
+    LOGIN_COOKIE,
+    LOGIN_MAX_AGE,
+    SESSION_COOKIE,
+    LoginAttempt,
+    forget_session,
+)
 
 router = APIRouter()
 
@@ -128,7 +135,8 @@ async def callback(
         user = await dashboard.discord.current_user(grant.access_token)
     except DiscordAuthError:
         return _login_failed(request, "Discord refused the login. Please try again.")
-    session = dashboard.sessions.new_session(
+    # PostgreSQL unreachable: StorageUnavailable, the 503 page; the login can simply be retried.
+    session, cookie = await dashboard.sessions.create(
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
@@ -137,13 +145,9 @@ async def callback(
         token_expires_in=grant.expires_in,
     )
     response = RedirectResponse(attempt.next_path, status_code=303)
-    set_cookie(
-        request,
-        response,
-        SESSION_COOKIE,
-        dashboard.sessions.encode(session),
-        dashboard.sessions.max_age,
-    )
+    # The cookie lives as long as the session it refers to (capped at the Discord token's life).
+    lifetime = max(0, session.expires_at - int(time.time()))
+    set_cookie(request, response, SESSION_COOKIE, cookie, lifetime)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
 
@@ -168,7 +172,7 @@ def _login_failed(request: Request, message: str) -> Response:
     },
 )
 async def logout(request: Request) -> Response:
-    session = optional_session(request)
+    session = await optional_session(request)
     is_form = request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     )
@@ -177,7 +181,10 @@ async def logout(request: Request) -> Response:
         if presented is None and is_form:
             presented = str((await request.form()).get(CSRF_FORM_FIELD) or "")
         check_csrf(session, presented)
-        dashboard_of(request).sessions.end(session)
+        # Deleting the row ends the session in every dashboard process; if PostgreSQL cannot
+        # be reached this is a 503 and the session stays valid (the user can try again).
+        await dashboard_of(request).sessions.end(session)
+        forget_session(request.scope)
         await dashboard_of(request).discord.revoke(session.access_token)
     response: Response = (
         RedirectResponse("/", status_code=303) if is_form else Response(status_code=204)
@@ -193,6 +200,6 @@ async def logout(request: Request) -> Response:
     responses=SESSION,
 )
 async def api_session(request: Request) -> JSONResponse:
-    session = require_session(request)
+    session = await require_session(request)
     body: dict[str, Any] = session.to_public()
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

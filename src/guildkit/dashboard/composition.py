@@ -11,7 +11,7 @@ from guildkit.config import GuildkitConfig
 from guildkit.dashboard.app import create_app
 from guildkit.dashboard.context import Dashboard, DashboardOptions
 from guildkit.dashboard.discord_api import DiscordClient
-from guildkit.dashboard.sessions import SessionCodec
+from guildkit.dashboard.sessions import SessionStore
 from guildkit.db.engine import create_engine, create_read_engine
 from guildkit.settings.publisher import InvalidationPublisher
 from guildkit.settings.redis_cache import RedisSettingsCache
@@ -52,7 +52,7 @@ def build_app(config: GuildkitConfig) -> FastAPI:
         store=store,
         writer=writer,
         discord=discord,
-        sessions=SessionCodec(config.session_secret()),
+        sessions=SessionStore(engine, config.session_secret(), read_engine=read_engine),
         options=DashboardOptions(public_url=config.public_url, htmx_path=find_htmx()),
         redis_cache=l2,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from guildkit.dashboard.discord_api import DiscordClient
 from guildkit.dashboard.metrics import DashboardMetrics
 from guildkit.dashboard.service import SettingsService
-from guildkit.dashboard.sessions import SessionCodec
+from guildkit.dashboard.sessions import SessionStore
 from guildkit.settings.redis_cache import RedisSettingsCache
 from guildkit.settings.store import SettingsStore
 from guildkit.settings.writer import SettingsWriter
@@ -42,7 +42,7 @@ class Dashboard:
     store: SettingsStore
     writer: SettingsWriter
     discord: DiscordClient
-    sessions: SessionCodec
+    sessions: SessionStore
     options: DashboardOptions = field(default_factory=DashboardOptions)
     redis_cache: RedisSettingsCache | None = None
     metrics: DashboardMetrics = field(default_factory=DashboardMetrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -10,7 +11,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from guildkit.dashboard.access import Forbidden, GuildNotFound, NotLoggedIn
+from guildkit.dashboard.access import (
+    Forbidden,
+    GuildNotFound,
+    NotLoggedIn,
+    dashboard_of,
+    known_session,
+    optional_session,
+)
 from guildkit.dashboard.api import UnsupportedMediaType, etag
 from guildkit.dashboard.auth import clear_session
 from guildkit.dashboard.discord_api import DiscordAuthError, DiscordError
@@ -25,11 +33,15 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _reply(
+async def _reply(
     request: Request, status: int, detail: Any, headers: dict[str, str] | None = None
 ) -> Response:
     if wants_json(request):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    # The page shows who is logged in: look the session up if the route had not yet (a 422
+    # from request validation, say); with PostgreSQL unreachable the page shows nobody.
+    with contextlib.suppress(StorageUnavailable):
+        await optional_session(request)
     message = detail if isinstance(detail, str) else "; ".join(str(d.get("msg")) for d in detail)
     return render(
         request,
@@ -42,27 +54,32 @@ def _reply(
 
 async def _not_logged_in(request: Request, exc: Exception) -> Response:
     if wants_json(request) or request.method != "GET":
-        response = _reply(request, 401, str(exc) or "log in with Discord first")
+        response = await _reply(request, 401, str(exc) or "log in with Discord first")
     else:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(f"/auth/login?next={quote(target)}", status_code=303)
     if isinstance(exc, DiscordAuthError):
+        # Discord no longer accepts the session's token: end the session here too.
+        session = known_session(request)
+        if session is not None:
+            with contextlib.suppress(StorageUnavailable):
+                await dashboard_of(request).sessions.end(session)
         clear_session(request, response)
     return response
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return _reply(request, 403, str(exc))
+    return await _reply(request, 403, str(exc))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return _reply(request, 404, str(exc))
+    return await _reply(request, 404, str(exc))
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SettingsValidationError)
     detail = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors]
-    return _reply(request, 422, detail)
+    return await _reply(request, 422, detail)
 
 
 async def _request_invalid(request: Request, exc: Exception) -> Response:
@@ -80,11 +97,11 @@ async def _request_invalid(request: Request, exc: Exception) -> Response:
         }
         for e in exc.errors()
     ]
-    return _reply(request, 422, detail)
+    return await _reply(request, 422, detail)
 
 
 async def _version_not_found(request: Request, exc: Exception) -> Response:
-    return _reply(
+    return await _reply(
         request, 422, [{"loc": ["body", "version"], "msg": str(exc), "type": "version_not_found"}]
     )
 
@@ -101,24 +118,24 @@ async def _conflict(request: Request, exc: Exception) -> Response:
             status_code=412,
             headers={"ETag": etag(exc.current)},
         )
-    return _reply(request, 412, str(exc))
+    return await _reply(request, 412, str(exc))
 
 
 async def _unsupported(request: Request, exc: Exception) -> Response:
-    return _reply(request, 415, str(exc))
+    return await _reply(request, 415, str(exc))
 
 
 async def _storage(request: Request, exc: Exception) -> Response:
     log.warning(
         "PostgreSQL unavailable for %s %s: %r", request.method, request.url.path, exc.__cause__
     )
-    return _reply(request, 503, str(exc), headers={"Retry-After": "5"})
+    return await _reply(request, 503, str(exc), headers={"Retry-After": "5"})
 
 
 async def _discord(request: Request, exc: Exception) -> Response:
     log.warning("Discord call failed for %s %s: %s", request.method, request.url.path, exc)
     request.app.state.dashboard.metrics.discord_errors.labels(type(exc).__name__).inc()
-    return _reply(request, 502, f"Discord did not answer as expected: {exc}")
+    return await _reply(request, 502, f"Discord did not answer as expected: {exc}")
 
 
 def install_error_handlers(app: FastAPI) -> None:

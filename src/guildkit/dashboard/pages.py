@@ -55,7 +55,7 @@ async def htmx_script(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> Response:
-    session = optional_session(request)
+    session = await optional_session(request)
     if session is None:
         return render(request, "index.html", {"guilds": None})
     dashboard = dashboard_of(request)
@@ -80,14 +80,14 @@ async def index(request: Request) -> Response:
 async def history_page(
     request: Request, guild_id: str, before_version: int | None = None
 ) -> Response:
-    session = require_session(request)
+    session = await require_session(request)
     gid, guild = await authorize_guild(request, session, guild_id, for_write=False)
     return await _history(request, session, gid, guild, before_version=before_version)
 
 
 @router.post("/guilds/{guild_id}/history/revert", response_class=HTMLResponse)
 async def history_revert(request: Request, guild_id: str) -> Response:
-    session = require_session(request)
+    session = await require_session(request)
     form = await request.form()
     check_csrf(session, _field(form, CSRF_FORM_FIELD))
     gid, guild = await authorize_guild(request, session, guild_id, for_write=True)
@@ -124,7 +124,7 @@ async def history_revert(request: Request, guild_id: str) -> Response:
 
 @router.get("/guilds/{guild_id}/sync-status", response_class=HTMLResponse)
 async def sync_status(request: Request, guild_id: str, seq: int = 0, poll: int = 0) -> Response:
-    session = require_session(request)
+    session = await require_session(request)
     gid, _ = await authorize_guild(request, session, guild_id, for_write=False)
     status = await dashboard_of(request).service.sync(gid)
     target = max(seq, 0)
@@ -155,7 +155,7 @@ async def general_save(request: Request, guild_id: str) -> Response:
 async def section_page(request: Request, guild_id: str, section: str) -> Response:
     if section not in SECTIONS:
         raise GuildNotFound(f"no settings page called {section!r}")
-    session = require_session(request)
+    session = await require_session(request)
     gid, guild = await authorize_guild(request, session, guild_id, for_write=False)
     current = await dashboard_of(request).service.get(gid)
     return await _section(request, session, guild, section, current, current.settings.to_json())
@@ -165,7 +165,7 @@ async def section_page(request: Request, guild_id: str, section: str) -> Respons
 async def section_save(request: Request, guild_id: str, section: str) -> Response:
     if section not in SECTIONS:
         raise GuildNotFound(f"no settings page called {section!r}")
-    session = require_session(request)
+    session = await require_session(request)
     form = await request.form()
     check_csrf(session, _field(form, CSRF_FORM_FIELD))
     gid, guild = await authorize_guild(request, session, guild_id, for_write=True)

@@ -9,8 +9,10 @@ Limits (defaults in DashboardOptions, per dashboard process):
 Reads (GET/HEAD/OPTIONS outside `/auth/`) are not limited here.
 
 A refused request gets 429 with `Retry-After` (whole seconds) before its body is read. The key
-of a session is its user id, from inside the signed cookie, so a client cannot escape its bucket
-by varying anything it controls; a forged, expired or logged-out cookie counts as no session.
+of a session is its user id, from the session's row (the request's one lookup, which the route
+then reuses), so a client cannot escape its bucket by varying anything it controls; a forged,
+expired or logged-out cookie counts as no session, and so does one that cannot be looked up
+while PostgreSQL is unreachable (the route then answers 503).
 The client address is the ASGI `client` (uvicorn resolves X-Forwarded-For only from trusted
 proxies), never a header read here.
 """
@@ -25,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guildkit.dashboard.sessions import SESSION_COOKIE, SessionCodec
+from guildkit.dashboard.sessions import SessionStore, session_for
+from guildkit.dashboard.storage import StorageUnavailable
 
 UNLIMITED_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -95,7 +97,7 @@ class RateLimit:
         self,
         app: ASGIApp,
         *,
-        sessions: SessionCodec,
+        sessions: SessionStore,
         rate: float,
         burst: int,
         clock: Callable[[], float] = time.monotonic,
@@ -108,14 +110,17 @@ class RateLimit:
         if scope["type"] != "http" or not is_limited(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.take(self._key(scope))
+        wait = self.buckets.take(await self._key(scope))
         if wait <= 0.0:
             await self.app(scope, receive, send)
             return
         await self._refuse(scope, send, max(1, math.ceil(wait)))
 
-    def _key(self, scope: Scope) -> str:
-        session = self.sessions.decode(_cookie(scope, SESSION_COOKIE))
+    async def _key(self, scope: Scope) -> str:
+        try:
+            session = await session_for(scope, self.sessions)
+        except StorageUnavailable:
+            session = None
         if session is not None:
             return f"user:{session.user_id}"
         client = scope.get("client")
@@ -142,13 +147,3 @@ class RateLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def _cookie(scope: Scope, name: str) -> str | None:
-    # Parsed as Starlette parses request.cookies, so the key is the session the app will see.
-    for header, value in scope.get("headers", []):
-        if header == b"cookie":
-            found = cookie_parser(value.decode("latin-1")).get(name)
-            if found is not None:
-                return found
-    return None

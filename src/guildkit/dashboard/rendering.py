@@ -11,7 +11,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from guildkit.dashboard.access import optional_session
+from guildkit.dashboard.access import known_session
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
@@ -59,7 +59,7 @@ def render(
     dashboard = request.app.state.dashboard
     base = {
         "request": request,
-        "session": optional_session(request),
+        "session": known_session(request),
         "htmx": dashboard.options.htmx_path is not None and dashboard.options.htmx_path.is_file(),
     }
     return HTMLResponse(

@@ -28,11 +28,30 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# A reachable database without this guildkit's tables (never migrated, or migrated by an older
+# release): as unavailable as a dead server, but the fix is different, so the message says it.
+_SCHEMA_BEHIND: tuple[type[BaseException], ...] = (
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+)
+
+
+def _schema_behind(exc: BaseException) -> bool:
+    cause = getattr(exc, "orig", None)
+    cause = getattr(cause, "__cause__", None) or cause
+    return isinstance(exc, _SCHEMA_BEHIND) or isinstance(cause, _SCHEMA_BEHIND)
+
+
 @asynccontextmanager
 async def storage() -> AsyncIterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
+        if _schema_behind(exc):
+            raise StorageUnavailable(
+                "the settings database (PostgreSQL) has no or an older guildkit schema: "
+                "run `guildkit migrate`; nothing was changed"
+            ) from exc
         raise StorageUnavailable(
             "the settings database (PostgreSQL) is unreachable; nothing was changed, "
             "try again shortly"

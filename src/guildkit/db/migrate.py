@@ -43,3 +43,21 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
+
+
+class SchemaNotReady(Exception):
+    """The database is reachable but not migrated to this guildkit's schema."""
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """SchemaNotReady, saying to run `guildkit migrate`, unless the database is at the head.
+
+    For the processes that never migrate (the bot, the dashboard on its own)."""
+    current, head = await current_revision(engine), head_revision()
+    if current is None:
+        raise SchemaNotReady("the database has no guildkit schema: run `guildkit migrate`")
+    if current != head:
+        raise SchemaNotReady(
+            f"the database schema is at revision {current}, this guildkit needs {head}: "
+            "run `guildkit migrate`"
+        )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     Table,
@@ -80,3 +81,20 @@ member_xp = Table(
     Column("last_awarded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("ix_member_xp_guild_xp", member_xp.c.guild_id, member_xp.c.xp.desc())
+
+# Dashboard sessions (issue 4): the cookie holds a signed random 256-bit secret; the key here is
+# its sha256, so a copy of this table yields no usable cookie. One primary-key read per request.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", LargeBinary, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("username", Text, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("avatar", Text, nullable=True),
+    Column("access_token", Text, nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_dashboard_sessions_expires_at", dashboard_sessions.c.expires_at)
