@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guildkit.config import to_sqlalchemy_url
-from guildkit.dashboard.sessions import LoginAttempt, SessionStore
+from guildkit.dashboard.sessions import LoginAttempt, SessionStore, open_token
 from guildkit.dashboard.storage import StorageUnavailable
 from guildkit.db.engine import create_engine, create_read_engine
 from guildkit.db.schema import dashboard_sessions
@@ -77,12 +78,25 @@ async def test_the_table_holds_the_secrets_hash_never_the_secret(engine: AsyncEn
     assert len(secret) == 32
     [row] = await _rows_of(engine, user)
     assert row.id == hashlib.sha256(secret).digest() == session.key == store.key_of(cookie)
-    assert row.access_token == session.access_token and row.csrf_token == session.csrf_token
+    assert row.csrf_token == session.csrf_token
+    # The Discord token is sealed with a key derived from the cookie's secret: a copy of the
+    # table alone cannot give it back, nor can another row's secret.
+    assert session.access_token not in row.access_token
+    assert open_token(secret, row.access_token) == session.access_token
+    assert open_token(secrets.token_bytes(32), row.access_token) is None
     assert all(secret not in v for v in row if isinstance(v, bytes) and v != row.id)
     assert cookie not in repr(tuple(row))
     # A row copied from the table does not make a cookie: the key is not the secret.
     forged = store._cookies.dumps(base64.urlsafe_b64encode(row.id).decode())
     assert await store.load(forged) is None
+    # A row whose sealed token was swapped for another row's is refused, not served.
+    other, other_cookie = await stored_session(store, _new_user())
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE dashboard_sessions SET access_token = :t WHERE id = :k"),
+            {"t": row.access_token, "k": other.key},
+        )
+    assert await store.load(other_cookie) is None
     # The access token stays out of reprs (and so out of log lines that print a session).
     assert session.access_token not in repr(session)
 

@@ -65,10 +65,13 @@ async def test_notify_is_sent_in_the_transaction(
         payload = json.loads(await asyncio.wait_for(received.get(), 5))
     finally:
         await conn.close()
+    assert result.current.updated_at is not None
     assert payload == {
         "guild_id": str(guild_id),
         "version": 1,
         "change_seq": result.current.change_seq,
+        # Diagnostic (commit-to-applied lag): the row's updated_at, to the microsecond.
+        "committed_at": round(result.current.updated_at.timestamp(), 6),
     }
 
 

@@ -3,8 +3,10 @@
 - The cookie: a random 256-bit secret, signed with a timestamp (itsdangerous, keyed by
   GUILDKIT_SECRET_KEY), so a forged, altered or stale cookie is refused without a query.
 - The row (`dashboard_sessions`): keyed by the secret's sha256, so reading the table yields no
-  usable cookie. It holds the user, the Discord access token and the CSRF token; `expires_at` is
-  capped at the Discord token's own expiry.
+  usable cookie. It holds the user, the CSRF token and the Discord access token, the latter
+  encrypted (AES-GCM) with a key derived from the cookie's secret, which the server never
+  stores: a copy of the table yields no usable Discord token either. `expires_at` is capped at
+  the Discord token's own expiry.
 - One primary-key read per request (cached for the rest of the request, the rate limiter
   included). PostgreSQL unreachable: StorageUnavailable, which the app answers with its 503.
 - Logout deletes the row, so every dashboard process refuses the cookie from then on.
@@ -23,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import DBAPIError
@@ -107,6 +111,34 @@ def session_key(secret: bytes) -> bytes:
     return hashlib.sha256(secret).digest()
 
 
+_TOKEN_FORMAT: Final = "aesgcm1:"
+
+
+def _token_cipher(secret: bytes) -> AESGCM:
+    # Domain-separated from the row key (sha256 of the bare secret), so one never gives the other.
+    return AESGCM(hashlib.sha256(b"guildkit.dashboard.token\x00" + secret).digest())
+
+
+def seal_token(secret: bytes, token: str) -> str:
+    """The Discord access token as stored: AES-GCM under a key only the cookie can rebuild,
+    bound to the row (its key is the associated data), so a row's token cannot be moved."""
+    nonce = secrets.token_bytes(12)
+    sealed = _token_cipher(secret).encrypt(nonce, token.encode(), session_key(secret))
+    return _TOKEN_FORMAT + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def open_token(secret: bytes, stored: str) -> str | None:
+    """The token back, or None if the row's value was not sealed with this secret."""
+    if not stored.startswith(_TOKEN_FORMAT):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(stored[len(_TOKEN_FORMAT) :].encode("ascii"))
+        plain = _token_cipher(secret).decrypt(raw[:12], raw[12:], session_key(secret))
+    except (InvalidTag, ValueError, binascii.Error):
+        return None
+    return plain.decode()
+
+
 def _text(value: object) -> str:
     # Names come from Discord, where anyone picks them; PostgreSQL text cannot hold U+0000.
     return str(value).replace("\x00", "\ufffd")
@@ -176,7 +208,7 @@ class SessionStore:
                     username=session.username,
                     display_name=session.display_name,
                     avatar=session.avatar,
-                    access_token=session.access_token,
+                    access_token=seal_token(secret, session.access_token),
                     csrf_token=session.csrf_token,
                     created_at=_at(issued),
                     expires_at=_at(session.expires_at),
@@ -188,6 +220,10 @@ class SessionStore:
 
     def key_of(self, cookie: str | None) -> bytes | None:
         """The row key a cookie refers to, or None if it is missing, forged, malformed or stale."""
+        secret = self._secret_of(cookie)
+        return None if secret is None else session_key(secret)
+
+    def _secret_of(self, cookie: str | None) -> bytes | None:
         if not cookie:
             return None
         try:
@@ -195,26 +231,30 @@ class SessionStore:
             secret = base64.urlsafe_b64decode(str(encoded).encode("ascii"))
         except (BadSignature, TypeError, ValueError, UnicodeError, binascii.Error):
             return None
-        return session_key(secret) if len(secret) == SECRET_BYTES else None
+        return secret if len(secret) == SECRET_BYTES else None
 
     async def load(self, cookie: str | None, *, now: float | None = None) -> Session | None:
         """The session a cookie refers to, or None: no such cookie or row, ended, or expired.
 
         Raises StorageUnavailable when PostgreSQL cannot be asked.
         """
-        key = self.key_of(cookie)
-        if key is None:
+        secret = self._secret_of(cookie)
+        if secret is None:
             return None
+        key = session_key(secret)
         async with storage():
             row = await self._load_row(key)
         if row is None:
+            return None
+        access_token = open_token(secret, row.access_token)
+        if access_token is None:
             return None
         session = Session(
             user_id=str(row.user_id),
             username=row.username,
             display_name=row.display_name,
             avatar=row.avatar,
-            access_token=row.access_token,
+            access_token=access_token,
             csrf_token=row.csrf_token,
             expires_at=int(row.expires_at.timestamp()),
             key=key,
