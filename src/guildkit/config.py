@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
@@ -30,11 +30,12 @@ class GuildkitConfig(BaseSettings):
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
-    discord_token: str | None = Field(default=None, alias="DISCORD_TOKEN")
+    # Secrets are SecretStr so that no repr, log line or validation error can show them.
+    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
     discord_client_id: str | None = Field(default=None, alias="DISCORD_CLIENT_ID")
-    discord_client_secret: str | None = Field(default=None, alias="DISCORD_CLIENT_SECRET")
+    discord_client_secret: SecretStr | None = Field(default=None, alias="DISCORD_CLIENT_SECRET")
     discord_api_base: str = Field(default=DEFAULT_DISCORD_API_BASE, alias="DISCORD_API_BASE")
-    secret_key: str | None = Field(default=None, alias="GUILDKIT_SECRET_KEY")
+    secret_key: SecretStr | None = Field(default=None, alias="GUILDKIT_SECRET_KEY")
     public_url: str | None = Field(default=None, alias="GUILDKIT_PUBLIC_URL")
     host: str = Field(default="127.0.0.1", alias="GUILDKIT_HOST")
     port: int = Field(default=8080, ge=1, le=65535, alias="GUILDKIT_PORT")
@@ -138,14 +139,20 @@ class GuildkitConfig(BaseSettings):
 
     def session_secret(self) -> str:
         """The session-signing key; a random one (sessions die on restart) only in development."""
-        if self.secret_key and self.secret_key not in PLACEHOLDER_SECRET_KEYS:
-            return self.secret_key
+        key = revealed(self.secret_key)
+        if key and key not in PLACEHOLDER_SECRET_KEYS:
+            return key
         if self.environment == "development":
             return secrets.token_urlsafe(32)
         raise ConfigError(
             "GUILDKIT_SECRET_KEY is missing or a placeholder: set it to a long random string "
             "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
+
+
+def revealed(secret: SecretStr | None) -> str | None:
+    """A secret's value, for the one place that hands it to the service that needs it."""
+    return None if secret is None else secret.get_secret_value()
 
 
 def to_sqlalchemy_url(url: str) -> str:

@@ -13,7 +13,7 @@ import httpx
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from guildkit.config import DEFAULT_DISCORD_API_BASE, ConfigError, GuildkitConfig
+from guildkit.config import DEFAULT_DISCORD_API_BASE, ConfigError, GuildkitConfig, revealed
 from guildkit.db.engine import create_engine
 from guildkit.db.migrate import current_revision, head_revision
 from guildkit.settings.process_status import ProcessRegistry, ProcessStatus
@@ -172,7 +172,9 @@ async def check_discord(config: GuildkitConfig) -> list[Check]:
     url = f"{config.discord_api_base}/users/@me"
     try:
         async with httpx.AsyncClient(timeout=5) as http:
-            response = await http.get(url, headers={"Authorization": f"Bot {config.discord_token}"})
+            response = await http.get(
+                url, headers={"Authorization": f"Bot {revealed(config.discord_token)}"}
+            )
     except httpx.HTTPError as exc:
         where = "Discord" if config.discord_api_base == DEFAULT_DISCORD_API_BASE else url
         checks.append(

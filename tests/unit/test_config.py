@@ -17,6 +17,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         "GUILDKIT_SECRET_KEY",
         "GUILDKIT_ENV",
         "GUILDKIT_PUBLIC_URL",
+        "DISCORD_TOKEN",
+        "DISCORD_CLIENT_SECRET",
         "DISCORD_API_BASE",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -94,3 +96,17 @@ def test_a_public_url_that_is_not_an_address_is_refused(
     monkeypatch.setenv("GUILDKIT_PUBLIC_URL", value)
     with pytest.raises(ConfigError, match=r"^GUILDKIT_PUBLIC_URL: must be"):
         load_config()
+
+
+def test_secrets_never_show_in_a_repr_or_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "DISCORD_TOKEN": "bot-token-value-123",
+        "DISCORD_CLIENT_SECRET": "client-secret-value-456",
+        "GUILDKIT_SECRET_KEY": "session-key-value-789" * 2,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    config = load_config()
+    shown = repr(config) + str(config.model_dump()) + config.model_dump_json()
+    assert not [name for name, value in values.items() if value in shown]
+    assert config.session_secret() == values["GUILDKIT_SECRET_KEY"]

@@ -24,7 +24,7 @@ from guildkit.bot.startup import (
 )
 from guildkit.bot.warmup import GuildWarmer
 from guildkit.bot.xp_store import XpStore
-from guildkit.config import ConfigError, GuildkitConfig
+from guildkit.config import ConfigError, GuildkitConfig, revealed
 from guildkit.db.engine import create_engine
 from guildkit.db.migrate import SchemaNotReady, check_schema
 from guildkit.sandbox.discordpy import is_real_discord, point_discordpy_at
@@ -66,7 +66,7 @@ def shard_plan(config: GuildkitConfig) -> ShardPlan:
 
 async def run_bot(config: GuildkitConfig) -> int:
     """Run until stopped (SIGTERM/SIGINT) or refused by Discord; returns the exit code."""
-    token = config.discord_token
+    token = revealed(config.discord_token)
     if not token:
         raise ConfigError(
             "DISCORD_TOKEN: not set; use the bot token from the Discord Developer Portal, "

@@ -56,7 +56,7 @@ def _secret_key(config: GuildkitConfig, data_dir: Path) -> str:
     """GUILDKIT_SECRET_KEY, or a random key kept in the data directory so that dashboard
     sessions survive a restart of the dashboard child."""
     if config.secret_key:
-        return config.secret_key
+        return config.secret_key.get_secret_value()
     path = data_dir / "secret-key"
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

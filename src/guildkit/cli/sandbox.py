@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from guildkit.cli.common import config_or_exit
+from guildkit.config import revealed
 from guildkit.sandbox import DEFAULT_BOT_TOKEN, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, serve
 from guildkit.sandbox.demo import DemoIds
 from guildkit.sandbox.runner import RunningSandbox
@@ -27,9 +28,9 @@ def sandbox(
 ) -> None:
     """Run a local Discord stand-in (REST, gateway, OAuth2) for offline development."""
     config = config_or_exit()
-    token = config.discord_token or DEFAULT_BOT_TOKEN
+    token = revealed(config.discord_token) or DEFAULT_BOT_TOKEN
     client_id = config.discord_client_id or DEFAULT_CLIENT_ID
-    secret = config.discord_client_secret or DEFAULT_CLIENT_SECRET
+    secret = revealed(config.discord_client_secret) or DEFAULT_CLIENT_SECRET
 
     def announce(running: RunningSandbox, demo: DemoIds | None) -> None:
         typer.echo(f"sandbox Discord listening on {running.base_url}")

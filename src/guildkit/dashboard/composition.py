@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from guildkit.config import GuildkitConfig
+from guildkit.config import GuildkitConfig, revealed
 from guildkit.dashboard.app import create_app
 from guildkit.dashboard.context import Dashboard, DashboardOptions
 from guildkit.dashboard.discord_api import DiscordClient
@@ -45,8 +45,8 @@ def build_app(config: GuildkitConfig) -> FastAPI:
     discord = DiscordClient(
         config.discord_api_base,
         client_id=config.discord_client_id,
-        client_secret=config.discord_client_secret,
-        bot_token=config.discord_token,
+        client_secret=revealed(config.discord_client_secret),
+        bot_token=revealed(config.discord_token),
     )
     dashboard = Dashboard(
         store=store,
