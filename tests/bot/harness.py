@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,24 @@ async def eventually(
         if loop.time() > deadline:
             raise TimeoutError(f"{what} not met within {within}s")
         await asyncio.sleep(every)
+
+
+async def answered_within(
+    sb: SandboxClient, channel: int, author: int, command: str, *, within: float
+) -> SandboxMessage:
+    """Post `command` until the bot replies to one of the posts; every post is made within
+    `within` seconds from now, so a reply proves the bot acted on it by then."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    posted: set[int] = set()
+    while True:
+        posted.add((await sb.post_message(channel, author, command)).id)
+        with contextlib.suppress(TimeoutError):
+            return await sb.wait_for_message(
+                channel, lambda m: m.reference_id in posted, timeout=0.5
+            )
+        if loop.time() > deadline:
+            raise AssertionError(f"the bot did not answer {command!r} within {within} s")
 
 
 async def wait_applied(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import tempfile
@@ -15,8 +16,11 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from guildkit.dashboard.composition import find_htmx
 from guildkit.dashboard.context import DashboardOptions
+from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox
+from tests.bot.harness import ChildFactory, answered_within, bot_env, start_bot
 from tests.dashboard.conftest import Scene, build, free_port
+from tests.support.postgres_server import PostgresServer
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,8 +37,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-async def dashboard_url(database_url: str, sandbox: RunningSandbox) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def served(database_url: str, sandbox: RunningSandbox) -> AsyncIterator[str]:
+    """The dashboard on `database_url` under a real uvicorn server in this process."""
     built = build(database_url, sandbox, options=DashboardOptions(htmx_path=find_htmx()))
     port = free_port()
     server = uvicorn.Server(
@@ -53,6 +58,12 @@ async def dashboard_url(database_url: str, sandbox: RunningSandbox) -> AsyncIter
         server.should_exit = True
         await task
         await built.close()
+
+
+@pytest.fixture
+async def dashboard_url(database_url: str, sandbox: RunningSandbox) -> AsyncIterator[str]:
+    async with served(database_url, sandbox) as url:
+        yield url
 
 
 @pytest.fixture
@@ -137,3 +148,37 @@ async def test_conflict_between_two_sessions_keeps_input(
     await expect(second.get_by_text("Saved as version 2")).to_be_visible()
     await first.goto(f"{dashboard_url}/guilds/{scene.guild}")
     await expect(first.get_by_label("Command prefix")).to_have_value("2")
+
+
+async def test_a_prefix_saved_in_the_browser_is_answered_by_the_real_bot(
+    browser: Browser,
+    postgres_server: PostgresServer,
+    python_child: ChildFactory,
+    sandbox: RunningSandbox,
+    sb: SandboxClient,
+    scene: Scene,
+) -> None:
+    """The whole loop as an admin sees it: log in through the stand-in, change the prefix,
+    see it saved and then live on the one bot process, and the real `guildkit bot` process
+    answers the new prefix in the stand-in (and no longer the old one)."""
+    # A private PostgreSQL, so the only bot process the dashboard counts is this test's.
+    database_url = postgres_server.url_for("guildkit")
+    await start_bot(python_child, bot_env(sandbox, database_url))
+    member, channel = scene.member, scene.text_channel
+    assert "pong" in (await answered_within(sb, channel, member, "!ping", within=5.0)).content
+    async with served(database_url, sandbox) as url:
+        page = await logged_in_page(browser, url, "Olive Owner")
+        await page.goto(f"{url}/guilds/{scene.guild}")
+        await page.get_by_label("Command prefix").fill("?")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_text("Saved as version 1")).to_be_visible()
+        if find_htmx() is None:
+            # Without htmx the save shows a link to the same status instead of polling it.
+            await page.get_by_role("link", name="Is it live on every bot process?").click()
+        await expect(page.get_by_text("Live on 1 of 1 bot processes.")).to_be_visible(timeout=5000)
+    reply = await answered_within(sb, channel, member, "?ping", within=5.0)
+    assert "pong" in reply.content
+    ignored = await sb.post_message(channel, member, "!ping")
+    later = await sb.post_message(channel, member, "?ping")
+    await sb.wait_for_message(channel, lambda m: m.reference_id == later.id)
+    assert not [m for m in await sb.sent_messages(channel) if m.reference_id == ignored.id]

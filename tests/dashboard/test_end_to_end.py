@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import httpx
 import pytest
 
-from guildkit.sandbox.client import SandboxClient, SandboxMessage
+from guildkit.sandbox.client import SandboxClient
 from guildkit.sandbox.runner import RunningSandbox
-from tests.bot.harness import ChildFactory, bot_env, eventually, start_bot
+from tests.bot.harness import ChildFactory, answered_within, bot_env, eventually, start_bot
 from tests.dashboard.conftest import Scene, build, client_for, dashboard_process, login
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer
@@ -61,24 +59,6 @@ async def test_saved_prefix_goes_live_on_the_bot(
     finally:
         await built.close()
         bot.kill()
-
-
-async def _answered(
-    sb: SandboxClient, channel: int, author: int, command: str, *, within: float
-) -> SandboxMessage:
-    """Post `command` until the bot replies to one of the posts; every post is made within
-    `within` seconds from now, so a reply proves the bot acted on it by then."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    posted: set[int] = set()
-    while True:
-        posted.add((await sb.post_message(channel, author, command)).id)
-        with contextlib.suppress(TimeoutError):
-            return await sb.wait_for_message(
-                channel, lambda m: m.reference_id in posted, timeout=0.5
-            )
-        if loop.time() > deadline:
-            raise AssertionError(f"the bot did not answer {command!r} within {within} s")
 
 
 async def _unanswered(sb: SandboxClient, channel: int, author: int, old: str, new: str) -> None:
@@ -133,13 +113,13 @@ async def test_dashboard_patch_reaches_the_real_bot_within_5s_with_and_without_r
             assert all(p["applied_change_seq"] >= change_seq for p in status["processes"])
             return status
 
-        assert "pong" in (await _answered(sb, channel, member, "!ping", within=5.0)).content
+        assert "pong" in (await answered_within(sb, channel, member, "!ping", within=5.0)).content
 
         # 1. All healthy: the new prefix, through Redis's publish (or NOTIFY, whichever is first).
         saved = await client.patch(settings, json={"prefix": "?"}, headers=write)
         assert saved.status_code == 200, saved.text
         assert saved.json()["version"] == 1
-        reply = await _answered(sb, channel, member, "?ping", within=5.0)
+        reply = await answered_within(sb, channel, member, "?ping", within=5.0)
         assert "pong" in reply.content
         first = (await client.get(f"{settings}/history")).json()[0]["change_seq"]
         await live_everywhere(first)
@@ -151,7 +131,7 @@ async def test_dashboard_patch_reaches_the_real_bot_within_5s_with_and_without_r
         saved = await client.patch(settings, json={"prefix": "$"}, headers=write)
         assert saved.status_code == 200, saved.text  # PostgreSQL first; Redis cannot fail it
         assert saved.json()["version"] == 2 and saved.json()["settings"]["prefix"] == "$"
-        reply = await _answered(sb, channel, member, "$ping", within=5.0)
+        reply = await answered_within(sb, channel, member, "$ping", within=5.0)
         assert "pong" in reply.content
         second = (await client.get(f"{settings}/history")).json()[0]["change_seq"]
         assert second > first
@@ -160,5 +140,5 @@ async def test_dashboard_patch_reaches_the_real_bot_within_5s_with_and_without_r
         ready = (await client.get("/readyz")).json()
         assert ready["status"] == "ready" and ready["checks"]["redis"]["ok"] is False
         # The bot's own view: the version it serves is the one the dashboard wrote.
-        shown = await _answered(sb, channel, member, "$settings", within=5.0)
+        shown = await answered_within(sb, channel, member, "$settings", within=5.0)
         assert "Prefix `$` · settings version 2 · " in shown.content
