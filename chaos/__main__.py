@@ -29,7 +29,24 @@ def main(argv: list[str] | None = None) -> int:
         help="write the Markdown report here (full runs: chaos/report.md)",
     )
     parser.add_argument(
-        "--faults", default="", help="comma-separated fault kinds (prefixes) to inject; default all"
+        "--faults",
+        default="",
+        help="comma-separated fault kinds (prefixes) to inject; default all; 'none': load only",
+    )
+    parser.add_argument(
+        "--memprobe",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run bots and dashboards under chaos/memprobe.py, recording RSS, glibc heap, "
+        "pymalloc and object counts every SECONDS into OUT/memprobe "
+        "(python -m chaos.memdiff OUT/memprobe prints them)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="with --memprobe: bot0 and dashboard0 also run tracemalloc and dump a snapshot "
+        "each time (memdiff ranks the allocation sites that grew); not judged for memory",
     )
     parser.add_argument("--from-records", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -47,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         out=out,
         report=report,
         faults=tuple(k for k in args.faults.split(",") if k),
+        memprobe=args.memprobe,
+        tracemalloc=args.tracemalloc,
     )
     started = time.monotonic()
     if args.from_records is not None:

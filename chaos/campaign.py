@@ -35,6 +35,14 @@ PREFIXES = ["!", "?", "$", "%"]
 LEVEL_UP = "\N{PARTY POPPER} <@"
 # Faults §2.6 makes no promise about: what happens under them is reported, not counted.
 OUTSIDE_CONTRACT = frozenset({"bot_pg_partition"})
+# Memory witnesses: in the last WITNESS_SHARE of a full run no fault kills or restarts these,
+# so one bot and one dashboard incarnation live long enough for the memory check to judge
+# them (the other bot and dashboard keep being killed, so every fault kind still happens).
+WITNESSES = ("bot1", "dashboard1")
+WITNESS_SHARE = 0.6
+# Full runs end with this long without new faults, so every report has healthy propagations
+# to show (after recovery): a fault storm with 5-12 s gaps has almost none.
+QUIET_TAIL = 60.0
 
 
 def now() -> float:
@@ -48,7 +56,9 @@ class Options:
     seed: int
     out: Path
     report: Path | None
-    faults: tuple[str, ...] = ()  # only these fault kinds (prefixes); empty: all
+    faults: tuple[str, ...] = ()  # only these fault kinds (prefixes); empty: all; "none"
+    memprobe: float = 0.0  # > 0: bots and dashboards record memory statistics this often
+    tracemalloc: bool = False  # and bot0/dashboard0 dump tracemalloc snapshots too
 
 
 @dataclass
@@ -115,7 +125,9 @@ class Campaign:
         self.workdir = options.out
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "data").mkdir(exist_ok=True)
-        self.stack = Stack(self.workdir)
+        self.stack = Stack(
+            self.workdir, memprobe_every=options.memprobe, tracemalloc=options.tracemalloc
+        )
         self.guilds: list[GuildScene] = []
         self.sessions: dict[tuple[int, int], tuple[httpx.AsyncClient, str]] = {}
         self.admins: list[int] = []
@@ -551,6 +563,19 @@ class Campaign:
         async def gateway_cut(hold: float) -> None:
             await sb.cut_gateway(refuse_seconds=min(hold, 2.0))
             await asyncio.sleep(hold)
+            # The outage lasts until every shard is connected again, which can be long after
+            # `hold`: discord.py backs off up to 2^n s between attempts and only resets its
+            # back-off after ~34 min, so a second cut in a run often waits 8-16 s more.
+            start = now()
+            try:
+                await sb.wait_for_gateway(SHARD_COUNT, timeout=30.0)
+            except TimeoutError:
+                self.rec.notes.append("gateway_cut: shards not all reconnected within 30 s")
+            waited = now() - start
+            if waited > 1.0:
+                self.rec.notes.append(
+                    f"gateway_cut: shards reconnected {waited:.0f} s after the refusal window"
+                )
 
         faults: list[tuple[str, str, Callable[[float], Awaitable[None]]]] = [
             ("redis_kill", "redis", redis_kill),
@@ -603,8 +628,23 @@ class Campaign:
         ]
         order: list[tuple[str, str, Callable[[float], Awaitable[None]]]] = []
         running: set[asyncio.Task[None]] = set()
+        spare_from = math.inf if self.o.short else until - (until - now()) * WITNESS_SHARE
+        if not self.o.short and until - now() > 4 * QUIET_TAIL:
+            until -= QUIET_TAIL
         await asyncio.sleep(3.0)
+        if not catalogue:  # --faults none: load only (a soak)
+            await asyncio.sleep(max(0.0, until - now()))
+            return
         while now() < until:
+            if now() >= spare_from:
+                kept = [entry for entry in catalogue if entry[1] not in WITNESSES]
+                if len(kept) < len(catalogue):
+                    log.info("memory witnesses %s spared from now on", ", ".join(WITNESSES))
+                    catalogue = kept
+                    order = [entry for entry in order if entry[1] not in WITNESSES]
+                if not catalogue:
+                    await asyncio.sleep(max(0.0, until - now()))
+                    break
             if not order:
                 order = list(catalogue)
                 self.rng.shuffle(order)
@@ -755,18 +795,52 @@ class Campaign:
             for f in rec.faults
         ]
         prop = oracle.propagation(
-            rec.acked, commits, rec.decisions, families, horizon=load_end - oracle.BOUND
+            rec.acked,
+            commits,
+            rec.decisions,
+            families,
+            horizon=load_end - oracle.BOUND,
+            since=rec.t0,
+        )
+        duration = load_end - rec.t0
+        # A run long enough for a witness to be judged must judge one of each.
+        judgeable = (
+            self.o.short is False
+            and duration / 60 * WITNESS_SHARE >= oracle.MEMORY_MIN_MINUTES + 0.5
+        )
+        traced = (
+            {n for n in rec.rss if n.startswith(("bot0#", "dashboard0#"))}
+            if self.o.tracemalloc and self.o.memprobe > 0
+            else set()
         )
         memory = {
-            name: asdict(trend)
-            for name, samples in sorted(rec.rss.items())
-            if (trend := oracle.memory_trend(oracle.after_warmup(samples, 15.0))) is not None
+            name: {
+                **asdict(j.whole),
+                "second_half_slope": (
+                    j.second_half.slope_mb_per_min if j.second_half is not None else None
+                ),
+                "judged": j.judged,
+                "violation": j.violation,
+                "traced": name in traced,
+            }
+            for name, j in oracle.check_memory(
+                rec.rss,
+                verdict=verdict,
+                require=oracle.JUDGED_PROCESSES if judgeable else (),
+                exclude=traced,
+            ).items()
         }
         fault_counts: dict[str, int] = defaultdict(int)
         for f in rec.faults:
             fault_counts[f.kind] += 1
         t0 = rec.t0
         slowest = oracle.slowest(rec.acked, commits, rec.decisions, rec.faults, t0=t0, n=10)
+        slowest_quiet = {
+            label: oracle.slowest(
+                rec.acked, commits, rec.decisions, rec.faults, t0=t0, n=8, labels=[label]
+            )
+            for label in ("healthy", "recovering")
+        }
         overlaps = sum(
             1
             for i, a in enumerate(rec.faults)
@@ -816,6 +890,7 @@ class Campaign:
                 "missing_replies": verdict.missing_replies,
                 "not_converged_at_end": [str(g) for g in not_converged],
                 "harness_errors": rec.harness_errors,
+                "memory_growth": verdict.memory,
             },
             "stale_under_overlapping_faults": verdict.stale_multi_fault,
             "missing_replies_under_overlapping_faults": verdict.missing_replies_multi_fault,
@@ -829,7 +904,17 @@ class Campaign:
                 for label, values in sorted(prop.items())
             },
             "memory": memory,
+            "memory_bounds": {
+                "warmup_s": oracle.MEMORY_WARMUP,
+                "min_minutes": oracle.MEMORY_MIN_MINUTES,
+                "max_slope": oracle.MEMORY_MAX_SLOPE,
+                "required": judgeable,
+                "witnesses": list(WITNESSES),
+                "witness_share": WITNESS_SHARE,
+            },
+            "recovery_s": oracle.RECOVERY,
             "slowest_propagation": slowest,
+            "slowest_quiet_propagation": slowest_quiet,
             "notes": [
                 note if n == 1 else f"{note} (x{n})" for note, n in Counter(rec.notes).items()
             ],

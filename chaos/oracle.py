@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from tests.support.version_checks import regressions
 
 BOUND = 5.0
 
@@ -97,6 +99,7 @@ class Verdict:
     user_errors: list[str] = field(default_factory=list)
     missing_replies: list[str] = field(default_factory=list)
     missing_replies_multi_fault: list[str] = field(default_factory=list)
+    memory: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -107,6 +110,7 @@ class Verdict:
             *self.missing_acked,
             *self.user_errors,
             *self.missing_replies,
+            *self.memory,
         ]
 
 
@@ -191,22 +195,18 @@ def check_backwards(
 ) -> None:
     """Within one bot process, a guild's successive decisions never use an older version."""
     version_of = {(c.guild, c.nonce): c.version for c in commits}
-    last: dict[tuple[int, int, int], tuple[int, float]] = {}
+    series: dict[tuple[int, int, int], list[tuple[float, int]]] = defaultdict(list)
     for d in sorted(decisions, key=lambda d: d.sent):
         version = version_of.get((d.guild, d.nonce))
-        if version is None:
-            continue
-        key = (d.guild, d.shard, d.incarnation)
-        previous = last.get(key)
-        if d.incarnation < 0:
-            continue  # the shard's process was restarted while this probe was out
-        if previous is not None and version < previous[0]:
+        if version is None or d.incarnation < 0:
+            continue  # unexplained (judged apart), or the process restarted mid-probe
+        series[(d.guild, d.shard, d.incarnation)].append((d.sent, version))
+    for (guild, shard, incarnation), samples in series.items():
+        for (t0, v0), (t1, v1) in regressions(samples):
             verdict.backwards.append(
-                f"guild {d.guild} shard {d.shard} process #{d.incarnation}: v{previous[0]} at "
-                f"{previous[1]:.2f} then v{version} at {d.sent:.2f}"
+                f"guild {guild} shard {shard} process #{incarnation}: v{v0} at {t0:.2f} "
+                f"then v{v1} at {t1:.2f}"
             )
-        if previous is None or version >= previous[0]:
-            last[key] = (version, d.sent)
 
 
 def check_acked_in_db(
@@ -296,6 +296,72 @@ def check_replies(
     return judged, under_faults
 
 
+# After a fault ends the system is still recovering for a while: reconnect back-offs (the
+# signal paths' up to 2 s, discord.py's gateway reconnect up to 8 s and more after a refused
+# connection), a breaker waiting to probe Redis again, a restarted bot warming up. DESIGN §2.6
+# promises p99 < 100 ms "when healthy": an edit counts as healthy only if no fault was active
+# from BOUND + RECOVERY seconds before its ack until its reply; one whose window touches the
+# RECOVERY seconds after a fault ended is "recovering" (still under the 5 s bound's promise).
+RECOVERY = 10.0
+
+
+@dataclass(frozen=True)
+class Propagation:
+    edit: AckedEdit
+    reply: Decision  # the first reply that used this version or a later one
+    label: str  # a fault kind, "(overlapping)", "recovering" or "healthy"
+    last_fault: FaultWindow | None  # the latest fault that ended before the ack
+
+    @property
+    def delay(self) -> float:
+        return self.reply.replied - self.edit.at
+
+
+def propagations(
+    acked: Sequence[AckedEdit],
+    commits: Sequence[Commit],
+    decisions: Sequence[Decision],
+    faults: Sequence[FaultWindow],
+    *,
+    horizon: float = math.inf,
+    since: float = -math.inf,
+    recovery: float = RECOVERY,
+) -> list[Propagation]:
+    """For each acknowledged edit: the first probe reply that used it or a later version (a
+    later version's reply proves this one was applied too), labelled by the faults active from
+    BOUND seconds before the ack to that reply ("healthy" if none, and none ended within
+    `recovery` seconds before that either). Edits acked after `horizon` or before `since` (the
+    set-up's, before the probes start) are skipped."""
+    version_of = {(c.guild, c.nonce): c.version for c in commits}
+    seen: dict[int, list[tuple[float, int, Decision]]] = defaultdict(list)
+    for d in decisions:
+        v = version_of.get((d.guild, d.nonce))
+        if v is not None:
+            seen[d.guild].append((d.replied, v, d))
+    for rows in seen.values():
+        rows.sort(key=lambda row: row[0])
+    out: list[Propagation] = []
+    for edit in acked:
+        if edit.at > horizon or edit.at < since:
+            continue
+        first = next(
+            (d for t, v, d in seen[edit.guild] if t >= edit.at and v >= edit.version), None
+        )
+        if first is None:
+            continue
+        kinds = sorted({f.kind for f in faults_in(faults, edit.at - BOUND, first.replied)})
+        if kinds:
+            label = kinds[0] if len(kinds) == 1 else "(overlapping)"
+        elif recovery > 0 and faults_in(faults, edit.at - BOUND - recovery, first.replied):
+            label = "recovering"
+        else:
+            label = "healthy"
+        ended = [f for f in faults if f.end <= edit.at]
+        last = max(ended, key=lambda f: f.end) if ended else None
+        out.append(Propagation(edit, first, label, last))
+    return out
+
+
 def propagation(
     acked: Sequence[AckedEdit],
     commits: Sequence[Commit],
@@ -303,32 +369,38 @@ def propagation(
     faults: Sequence[FaultWindow],
     *,
     horizon: float,
+    since: float = -math.inf,
+    recovery: float = RECOVERY,
 ) -> dict[str, list[float]]:
-    """For each acknowledged edit: seconds from the ack to the first probe reply that used it
-    or a later version, grouped by the fault kinds active meanwhile ("healthy" if none).
-    Edits superseded before any probe saw them are measured by the later version's reply
-    (it proves this one was applied too). Edits whose ack is later than `horizon` are skipped."""
-    version_of = {(c.guild, c.nonce): c.version for c in commits}
-    seen: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for d in decisions:
-        v = version_of.get((d.guild, d.nonce))
-        if v is not None:
-            seen[d.guild].append((d.replied, v))
-    for rows in seen.values():
-        rows.sort()
+    """Propagation delays (s) by label (see `propagations`), and all of them under "all"."""
     out: dict[str, list[float]] = defaultdict(list)
-    for edit in acked:
-        if edit.at > horizon:
-            continue
-        first = next((t for t, v in seen[edit.guild] if t >= edit.at and v >= edit.version), None)
-        if first is None:
-            continue
-        delay = first - edit.at
-        kinds = sorted({f.kind for f in faults_in(faults, edit.at - BOUND, first)})
-        label = "healthy" if not kinds else kinds[0] if len(kinds) == 1 else "(overlapping)"
-        out[label].append(delay)
-        out["all"].append(delay)
+    for p in propagations(
+        acked, commits, decisions, faults, horizon=horizon, since=since, recovery=recovery
+    ):
+        out[p.label].append(p.delay)
+        out["all"].append(p.delay)
     return dict(out)
+
+
+def describe(p: Propagation, faults: Sequence[FaultWindow], *, t0: float) -> str:
+    e, d = p.edit, p.reply
+    around = sorted(
+        {
+            f"{f.kind}[{f.start - t0:.1f}-{f.end - t0:.1f}]"
+            for f in faults_in(faults, e.at - BOUND, d.replied)
+        }
+    )
+    last = (
+        f"; last fault before the ack: {p.last_fault.kind}, ended "
+        f"{e.at - p.last_fault.end:.1f}s before it"
+        if p.last_fault is not None
+        else ""
+    )
+    return (
+        f"guild {e.guild} v{e.version} acked at {e.at - t0:.2f}s, first seen in a reply at "
+        f"{d.replied - t0:.2f}s (probe sent {d.sent - t0:.2f}s): {p.delay:.2f}s; "
+        f"faults: {', '.join(around) or 'none'}{last}"
+    )
 
 
 def slowest(
@@ -339,40 +411,19 @@ def slowest(
     *,
     t0: float,
     n: int,
+    labels: Iterable[str] | None = None,
+    recovery: float = RECOVERY,
 ) -> list[str]:
-    """The n slowest propagations, with the faults around them, for the report."""
-    version_of = {(c.guild, c.nonce): c.version for c in commits}
-    by_guild: dict[int, list[Decision]] = defaultdict(list)
-    for d in sorted(decisions, key=lambda d: d.replied):
-        by_guild[d.guild].append(d)
-    rows: list[tuple[float, str]] = []
-    for edit in acked:
-        first = next(
-            (
-                d
-                for d in by_guild[edit.guild]
-                if d.replied >= edit.at and version_of.get((d.guild, d.nonce), -1) >= edit.version
-            ),
-            None,
-        )
-        if first is None:
-            continue
-        kinds = sorted(
-            {
-                f"{f.kind}[{f.start - t0:.1f}-{f.end - t0:.1f}]"
-                for f in faults_in(faults, edit.at - BOUND, first.replied)
-            }
-        )
-        rows.append(
-            (
-                first.replied - edit.at,
-                f"guild {edit.guild} v{edit.version} acked at {edit.at - t0:.2f}s, first seen "
-                f"in a reply at {first.replied - t0:.2f}s (probe sent {first.sent - t0:.2f}s): "
-                f"{first.replied - edit.at:.2f}s; faults: {', '.join(kinds) or 'none'}",
-            )
-        )
-    rows.sort(reverse=True)
-    return [text for _, text in rows[:n]]
+    """The n slowest propagations (of the given labels, default all), described for the
+    report with the faults around them and the last one before the ack."""
+    wanted = set(labels) if labels is not None else None
+    rows = [
+        p
+        for p in propagations(acked, commits, decisions, faults, since=t0, recovery=recovery)
+        if wanted is None or p.label in wanted
+    ]
+    rows.sort(key=lambda p: p.delay, reverse=True)
+    return [describe(p, faults, t0=t0) for p in rows[:n]]
 
 
 def after_warmup(
@@ -418,6 +469,78 @@ def memory_trend(samples: Sequence[tuple[float, float]]) -> MemoryTrend | None:
         slope_mb_per_min=slope * 60,
         minutes=(ts[-1] - ts[0]) / 60,
     )
+
+
+# Memory: an incarnation of a guildkit process that lived at least MEMORY_MIN_MINUTES (after
+# its first MEMORY_WARMUP seconds) is judged on the second half of its life, when bounded
+# warm-up (pools, statement caches, the parsed-document cache, the allocator's heap) is over:
+# RSS rising there faster than MEMORY_MAX_SLOPE MB/min is a violation. 0.5 MB/min is 720 MB a
+# day; before docs/memory.md's fixes the second half rose 0.7 (dashboard) to 1.2 (bot) MB/min
+# in a soak, after them 0.05-0.09.
+MEMORY_WARMUP = 15.0
+MEMORY_MIN_MINUTES = 4.0
+MEMORY_MAX_SLOPE = 0.5
+JUDGED_PROCESSES = ("bot", "dashboard")
+
+
+@dataclass(frozen=True)
+class MemoryJudgement:
+    name: str
+    whole: MemoryTrend  # after the warm-up seconds
+    second_half: MemoryTrend | None  # None: too short to judge
+    violation: bool
+
+    @property
+    def judged(self) -> bool:
+        return self.second_half is not None
+
+
+def process_family(name: str) -> str:
+    """ "bot1#3" -> "bot", "dashboard0#2" -> "dashboard", "redis" -> "redis"."""
+    return name.split("#", 1)[0].rstrip("0123456789")
+
+
+def check_memory(
+    rss: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    verdict: Verdict,
+    require: Sequence[str] = (),
+    warmup: float = MEMORY_WARMUP,
+    min_minutes: float = MEMORY_MIN_MINUTES,
+    max_slope: float = MEMORY_MAX_SLOPE,
+    judged_families: Sequence[str] = JUDGED_PROCESSES,
+    exclude: Collection[str] = (),
+) -> dict[str, MemoryJudgement]:
+    """Judge every long-enough incarnation of the judged process families (but those in
+    `exclude`, e.g. run under tracemalloc); `require`: families of which at least one
+    incarnation must have been judged (else the run could not tell, which is a violation too:
+    a check that never runs can never fail)."""
+    out: dict[str, MemoryJudgement] = {}
+    for name, samples in sorted(rss.items()):
+        settled = after_warmup(samples, warmup)
+        whole = memory_trend(settled)
+        if whole is None:
+            continue
+        second_half: MemoryTrend | None = None
+        violation = False
+        judged = process_family(name) in judged_families and name not in exclude
+        if judged and whole.minutes >= min_minutes:
+            middle = settled[0][0] + (settled[-1][0] - settled[0][0]) / 2
+            second_half = memory_trend([(t, m) for t, m in settled if t >= middle])
+            if second_half is not None and second_half.slope_mb_per_min > max_slope:
+                violation = True
+                verdict.memory.append(
+                    f"{name}: RSS still rising {second_half.slope_mb_per_min:+.2f} MB/min over "
+                    f"the second half of its {whole.minutes:.1f} min (bound {max_slope} MB/min; "
+                    f"{second_half.first_mb:.1f} -> {second_half.last_mb:.1f} MB)"
+                )
+        out[name] = MemoryJudgement(name, whole, second_half, violation)
+    for family in require:
+        if not any(j.judged and process_family(j.name) == family for j in out.values()):
+            verdict.memory.append(
+                f"no {family} process lived {min_minutes:.0f} min: its memory was not judged"
+            )
+    return out
 
 
 def judge(

@@ -7,6 +7,8 @@ import platform
 import subprocess
 from typing import Any
 
+from chaos.oracle import BOUND
+
 
 def _ms(value: float) -> str:
     return (
@@ -24,6 +26,56 @@ def _commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _memory_rule(s: dict[str, Any]) -> str:
+    b = s.get("memory_bounds") or {}
+    return (
+        f"processes whose RSS kept growing (> {b.get('max_slope', '?')} MB/min over the second "
+        f"half of an incarnation of ≥ {b.get('min_minutes', '?')} min)"
+    )
+
+
+def _memory_section(s: dict[str, Any]) -> list[str]:
+    b = s.get("memory_bounds") or {}
+    required = (
+        f"A run this long must judge at least one bot and one dashboard incarnation: "
+        f"{' and '.join(b.get('witnesses', []))} are not killed in its last "
+        f"{b.get('witness_share', 0):.0%}, while the other bot and dashboard still are."
+        if b.get("required")
+        else "This run is too short to require a judged bot and dashboard incarnation."
+    )
+    rows = []
+    for name, m in s["memory"].items():
+        half = m.get("second_half_slope")
+        if m.get("traced"):
+            verdict = "not judged (tracemalloc)"
+        elif half is None:
+            verdict = "too short" if name[:3] in ("bot", "das") else "not judged"
+        else:
+            verdict = "**growing**" if m.get("violation") else "flat"
+        rows.append(
+            f"| {name} | {m['minutes']:.1f} | {m['first_mb']:.1f} | {m['last_mb']:.1f} | "
+            f"{m['max_mb']:.1f} | {m['slope_mb_per_min']:+.2f} | "
+            f"{'-' if half is None else f'{half:+.2f}'} | {verdict} |"
+        )
+    return [
+        f"## Memory (RSS, MB) per process incarnation (after its first "
+        f"{b.get('warmup_s', 15):.0f} s)",
+        "",
+        "Bounded warm-up (connection pools, statement caches, the store's parsed-document "
+        "cache, the allocator's heap) fills in the first two minutes or so, so the slope over "
+        "a whole incarnation overstates growth. Each bot and dashboard incarnation "
+        f"that lived ≥ {b.get('min_minutes', '?')} min is judged on the second half of its life: "
+        f"RSS rising there by more than {b.get('max_slope', '?')} MB/min is a violation. "
+        + required
+        + " Why and what grew before: docs/memory.md.",
+        "",
+        "| process | minutes | first | last | max | slope MB/min | 2nd half MB/min | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def render(s: dict[str, Any]) -> str:
@@ -57,6 +109,7 @@ def render(s: dict[str, Any]) -> str:
         "| guilds not serving their last version after the run | "
         f"{len(v['not_converged_at_end'])} |",
         f"| harness errors | {len(v['harness_errors'])} |",
+        f"| {_memory_rule(s)} | {len(v.get('memory_growth', []))} |",
         "",
         "Stale decisions while two or more kinds of fault overlapped, or under a fault §2.6 "
         "does not list (bot_pg_partition) - outside its single-fault promise; reported, "
@@ -115,7 +168,14 @@ def render(s: dict[str, Any]) -> str:
         "## Propagation (acknowledged edit → first bot reply using it), ms",
         "",
         "An upper bound: it includes the probe's round trip through the stand-in. Grouped by the "
-        "faults active between the ack and that reply.",
+        f"faults active from {BOUND:.0f} s before the ack to that reply; *recovering*: none "
+        f"active then, but one ended less than {s.get('recovery_s', 0):.0f} s before that window "
+        "(reconnect back-offs, a breaker waiting to probe, a restarted bot, discord.py's gateway "
+        "reconnect, and above all the probe itself: one posted while its bot was down or cut "
+        "off is never answered, and the next waits for its 10 s timeout); *healthy*: no fault "
+        "in that whole span, which is what DESIGN §2.6's 'p99 < 100 ms when healthy' is about. "
+        "Full runs end with a minute without new faults so that some healthy edits exist; "
+        "`python -m chaos --faults none` measures the healthy case at length.",
         "",
         "| faults active | n | p50 | p99 | max |",
         "|---|---|---|---|---|",
@@ -128,17 +188,11 @@ def render(s: dict[str, Any]) -> str:
         "",
         *[f"- {row}" for row in s["slowest_propagation"]],
         "",
-        "## Memory (RSS, MB) per process incarnation (after its first 15 s)",
-        "",
-        "| process | minutes | first | last | max | slope MB/min |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {name} | {m['minutes']:.1f} | {m['first_mb']:.1f} | {m['last_mb']:.1f} | "
-            f"{m['max_mb']:.1f} | {m['slope_mb_per_min']:+.2f} |"
-            for name, m in s["memory"].items()
-        ],
-        "",
     ]
+    for label, rows in s.get("slowest_quiet_propagation", {}).items():
+        if rows:
+            lines += [f"Slowest {label}:", "", *[f"- {row}" for row in rows], ""]
+    lines += _memory_section(s)
     if s["notes"]:
         lines += ["## Notes", "", *[f"- {n}" for n in s["notes"]], ""]
     lines += [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,8 +73,15 @@ class Managed:
 
 
 class Stack:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, *, memprobe_every: float = 0.0, tracemalloc: bool = False
+    ) -> None:
         self.workdir = workdir
+        # > 0: every bot and dashboard runs under chaos/memprobe.py, which records memory
+        # statistics this often into workdir/memprobe; with `tracemalloc`, bot0 and dashboard0
+        # also run tracemalloc and dump snapshots (heavy); the others only take the statistics.
+        self.memprobe_every = memprobe_every
+        self.tracemalloc = tracemalloc
         self.pg = PostgresServer()
         self.redis = RedisServer()
         self.pg.create_database("guildkit")
@@ -119,7 +127,9 @@ class Stack:
                 GUILDKIT_SHARD_COUNT=str(SHARD_COUNT),
                 GUILDKIT_BOT_METRICS_PORT="0",
             )
-            self.bots.append(Managed(f"bot{shard}", self._spawner("bot", env)))
+            self.bots.append(
+                Managed(f"bot{shard}", self._spawner("bot", env, frames=self._frames(shard)))
+            )
         for i in range(2):
             port = free_port()
             url = f"http://127.0.0.1:{port}"
@@ -131,13 +141,27 @@ class Stack:
                 GUILDKIT_PORT=str(port),
                 GUILDKIT_PUBLIC_URL=url,
             )
-            self.dashboards.append(Managed(f"dashboard{i}", self._spawner("dashboard", env)))
+            self.dashboards.append(
+                Managed(f"dashboard{i}", self._spawner("dashboard", env, frames=self._frames(i)))
+            )
             self.dashboard_urls.append(url)
 
-    def _spawner(self, command: str, env: dict[str, str]) -> Callable[[], ChildProcess]:
+    def _frames(self, index: int) -> int:
+        return 6 if self.tracemalloc and index == 0 else 0
+
+    def _spawner(
+        self, command: str, env: dict[str, str], *, frames: int = 0
+    ) -> Callable[[], ChildProcess]:
         cwd = self.workdir  # no stray .env from the checkout
+        every = self.memprobe_every
 
         def spawn() -> ChildProcess:
+            if every > 0:
+                probe = Path(__file__).with_name("memprobe.py")
+                out = self.workdir / "memprobe"
+                args = [str(probe), str(out), str(every), str(frames), "guildkit.cli.main"]
+                args.append(command)
+                return ChildProcess([sys.executable, *args], env=env, cwd=cwd)
             return ChildProcess.python_module("guildkit.cli.main", command, env=env, cwd=cwd)
 
         return spawn

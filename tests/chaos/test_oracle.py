@@ -15,6 +15,7 @@ from chaos.oracle import (
     after_warmup,
     check_acked_in_db,
     check_backwards,
+    check_memory,
     check_replies,
     check_staleness,
     check_user_errors,
@@ -22,7 +23,10 @@ from chaos.oracle import (
     judge,
     memory_trend,
     percentile,
+    process_family,
     propagation,
+    propagations,
+    slowest,
 )
 
 G = 7
@@ -101,6 +105,10 @@ def test_versions_going_backwards_in_one_process_are_caught() -> None:
         verdict=other,
     )
     assert other.backwards == []
+    # Compared with the highest version served so far, not only with the previous reply.
+    dip = Verdict()
+    check_backwards(COMMITS, [decision(21, "c"), decision(22, "a"), decision(23, "b")], verdict=dip)
+    assert len(dip.backwards) == 2 and all("v3 at 21.00" in b for b in dip.backwards)
 
 
 def test_acknowledged_edits_missing_or_different_in_the_database_are_caught() -> None:
@@ -178,3 +186,67 @@ def test_memory_trend_reports_a_leak() -> None:
     assert flat.slope_mb_per_min == 0 and math.isclose(leak.slope_mb_per_min, 1.0)
     assert leak.first_mb == 100 and leak.max_mb == leak.last_mb
     assert after_warmup([(0, 1), (10, 2), (20, 3)], 15) == [(20, 3)]
+
+
+def test_recovery_after_a_fault_is_not_counted_as_healthy() -> None:
+    acked = [AckedEdit(G, 2, "b", 10.0, 0), AckedEdit(G, 3, "c", 40.0, 0)]
+    decisions = [decision(12.0, "b"), decision(40.05, "c")]
+    # The fault ended 7 s before the first ack: outside BOUND (5 s), inside RECOVERY (10 s).
+    faults = [FaultWindow("gateway_cut", 0.0, 3.0)]
+    out = propagation(acked, COMMITS, decisions, faults, horizon=100)
+    assert [round(x, 2) for x in out["recovering"]] == [2.01]
+    assert [round(x, 2) for x in out["healthy"]] == [0.06]
+    # Without a recovery window it would have been "healthy", as before.
+    old = propagation(acked, COMMITS, decisions, faults, horizon=100, recovery=0)
+    assert len(old["healthy"]) == 2 and "recovering" not in old
+    rows = propagations(acked, COMMITS, decisions, faults)
+    assert rows[0].last_fault == faults[0] and rows[0].label == "recovering"
+    text = slowest(acked, COMMITS, decisions, faults, t0=0.0, n=5, labels=["recovering"])
+    assert len(text) == 1 and "last fault before the ack: gateway_cut, ended 7.0s" in text[0]
+
+
+def rss(minutes: float, mb_per_min: float, *, warm_mb: float = 0.0) -> list[tuple[float, float]]:
+    """5 s samples; `warm_mb` grows in during the first third (bounded warm-up), then the
+    slope; a little sawtooth noise on top."""
+    samples = []
+    end = minutes * 60
+    for i, t in enumerate(range(0, int(end) + 1, 5)):
+        warm = warm_mb * min(1.0, t / (end / 3))
+        samples.append((1000.0 + t, 100.0 + warm + mb_per_min * t / 60 + (i % 3) * 0.1))
+    return samples
+
+
+def test_memory_growth_in_the_second_half_is_a_violation() -> None:
+    verdict = Verdict()
+    judged = check_memory(
+        {
+            "bot0#1": rss(6, 0.0, warm_mb=8.0),  # warm-up that plateaus: fine
+            "bot1#2": rss(6, 1.2),  # keeps growing: caught
+            "bot1#1": rss(2, 5.0),  # too short to judge
+            "dashboard0#1": rss(6, 0.3),  # under the bound
+            "driver": rss(6, 5.0),  # not a guildkit process
+        },
+        verdict=verdict,
+        require=("bot", "dashboard"),
+    )
+    assert len(verdict.memory) == 1 and verdict.memory[0].startswith("bot1#2")
+    assert verdict.violations == verdict.memory
+    assert judged["bot0#1"].judged and not judged["bot0#1"].violation
+    assert judged["bot0#1"].whole.slope_mb_per_min > 0.5  # the whole-life slope would lie
+    assert not judged["bot1#1"].judged and not judged["driver"].judged
+    assert judged["bot1#2"].violation and not judged["dashboard0#1"].violation
+    assert process_family("dashboard1#10") == "dashboard" and process_family("redis") == "redis"
+
+
+def test_memory_that_could_not_be_judged_is_a_violation_when_required() -> None:
+    verdict = Verdict()
+    check_memory(
+        {"bot0#1": rss(6, 0.0), "dashboard0#1": rss(2, 0.0), "dashboard1#1": rss(6, 3.0)},
+        verdict=verdict,
+        require=("bot", "dashboard"),
+        exclude={"dashboard1#1"},  # e.g. run under tracemalloc
+    )
+    assert verdict.memory == ["no dashboard process lived 4 min: its memory was not judged"]
+    quiet = Verdict()
+    check_memory({"bot0#1": rss(2, 0.0)}, verdict=quiet)
+    assert quiet.memory == []

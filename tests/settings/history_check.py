@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.support.version_checks import regressions
 
 
 @dataclass
@@ -49,9 +50,8 @@ def check_history(
                 verdict.read_errors.append(f"{name}: {event}")
         ended = stopped_at[name]
         for guild, series in reads.items():
-            for (t0, v0), (t1, v1) in itertools.pairwise(series):
-                if v1 < v0:
-                    verdict.backwards.append(f"{name} guild {guild}: v{v0}@{t0} then v{v1}@{t1}")
+            for (t0, v0), (t1, v1) in regressions(series):
+                verdict.backwards.append(f"{name} guild {guild}: v{v0}@{t0} then v{v1}@{t1}")
         for ack in acks:
             deadline = ack["t"] + bound
             if deadline > ended:

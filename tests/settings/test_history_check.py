@@ -65,3 +65,14 @@ def test_going_backwards_and_errors_and_disagreement_are_caught() -> None:
     assert len(verdict.backwards) == 1
     assert len(verdict.read_errors) == 1
     assert len(verdict.disagreements) == 1
+
+
+def test_every_read_below_the_highest_served_is_backwards_not_only_the_first_dip() -> None:
+    verdict = check_history(
+        [],
+        {"r": [read(0, 3), read(1, 1), read(2, 2), read(3, 3)]},
+        {"1": 3},
+        bound=5,
+        stopped_at={"r": 10.0},
+    )
+    assert verdict.backwards == ["r guild 1: v3@0 then v1@1", "r guild 1: v3@0 then v2@2"]

@@ -1,4 +1,5 @@
-"""The Redis tier's circuit breaker probes in the background: no read ever waits on a probe."""
+"""The Redis tier's circuit breaker probes in the background: no read ever waits on a probe;
+whatever a Redis call raises makes Redis unavailable, never an error for the caller."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 from redis.asyncio import Redis
 
 from guildkit.settings.breaker import BreakerState, CircuitBreaker
+from guildkit.settings.publisher import InvalidationPublisher
 from guildkit.settings.redis_cache import RedisSettingsCache, RedisUnavailable
 from guildkit.settings.redis_client import cache_client
+from guildkit.settings.types import ChangeSignal
 
 
 class ManualClock:
@@ -97,3 +100,49 @@ async def test_a_successful_probe_closes_the_breaker(redis: Redis) -> None:
         await l2.get(1)
     await watch.until(breaker, BreakerState.CLOSED)
     assert await l2.get(1) is None  # reads reach Redis again (a miss for this key)
+
+
+class ClosedTransportRedis:
+    """What redis-py does on uvloop when Redis closed the connection between connect and
+    HELLO: it writes to a closed transport, and uvloop raises RuntimeError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _fail(self) -> None:
+        self.calls += 1
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    async def get(self, _key: str) -> bytes:
+        self._fail()
+        return b""
+
+    def pipeline(self, *, transaction: bool = True) -> ClosedTransportRedis:
+        return self
+
+    def eval(self, *_args: object) -> None:
+        pass
+
+    def publish(self, *_args: object) -> None:
+        pass
+
+    async def execute(self) -> list[object]:
+        self._fail()
+        return []
+
+
+async def test_any_error_of_a_redis_call_is_redis_unavailable_and_counts_for_the_breaker() -> None:
+    breaker = CircuitBreaker(failure_threshold=2)
+    cache = RedisSettingsCache(ClosedTransportRedis(), breaker=breaker)  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(RedisUnavailable, match="RuntimeError"):
+            await cache.get(1)
+    assert breaker.state is BreakerState.OPEN
+
+
+async def test_a_publish_that_fails_in_any_way_never_fails_the_committed_write() -> None:
+    fake = ClosedTransportRedis()
+    publisher = InvalidationPublisher(RedisSettingsCache(fake))  # type: ignore[arg-type]
+    signal = ChangeSignal(guild_id=1, version=2, change_seq=3)
+    assert await publisher.publish(signal) is False
+    assert publisher.failures == 1 and fake.calls == 1

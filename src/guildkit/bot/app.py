@@ -15,6 +15,7 @@ import discord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guildkit.bot.client import GuildkitBot
+from guildkit.bot.heap import HeapTrimmer
 from guildkit.bot.metrics import serve_metrics
 from guildkit.bot.services import BotServices
 from guildkit.bot.startup import (
@@ -141,6 +142,8 @@ async def _run(
         on_shards_known=side.reporter.set_shards if side.reporter else None,
     )
     metrics = serve_metrics(side, config.bot_metrics_port, guild_count=lambda: len(bot.guilds))
+    trimmer = HeapTrimmer.for_this_platform()
+    trimmer.start()
     log.info(
         "starting bot: shards %s of %s, Discord at %s, PostgreSQL at %s",
         list(plan.shard_ids) if plan.shard_ids is not None else "(Discord's recommendation)",
@@ -167,6 +170,7 @@ async def _run(
     finally:
         if metrics is not None:
             metrics.close()
+        await trimmer.stop()
         await warmer.stop()
         await side.stop()
     return EXIT_OK

@@ -61,6 +61,10 @@ class GuildkitBot(commands.AutoShardedBot):
             # Admin-written texts (welcome, custom commands) never ping @everyone or roles.
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             guild_ready_timeout=0.2 if fast_identify else 2.0,
+            # No message cache: no feature reads a message back (no edit, delete or reaction
+            # handlers), and discord.py's default of 1,000 cached messages costs memory, a
+            # linear scan per delete event and allocator churn (see docs/memory.md).
+            max_messages=None,
         )
         self.services = services
         self.warmer = warmer

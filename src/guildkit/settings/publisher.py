@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from guildkit.settings.redis_cache import RedisSettingsCache, RedisUnavailable
+from guildkit.settings.redis_cache import RedisSettingsCache
 from guildkit.settings.types import ChangeSignal
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ class InvalidationPublisher:
         try:
             async with asyncio.timeout(self._budget):
                 await self._l2.tombstone_and_publish(signal)
-        except (RedisUnavailable, TimeoutError) as exc:
+        except Exception as exc:  # RedisUnavailable, TimeoutError, or anything: never fail
+            # the write, which PostgreSQL has already committed (§2.2).
             self.failures += 1
             # One warning per outage, not one per write: an outage can last for thousands.
             log.log(

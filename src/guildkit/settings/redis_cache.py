@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from guildkit.settings.breaker import BreakerState, CircuitBreaker
 from guildkit.settings.model import GuildSettings
@@ -167,7 +166,7 @@ class RedisSettingsCache:
             async with asyncio.timeout(self._timeout):
                 await self._redis.ping()
             healthy = True
-        except (RedisError, OSError, TimeoutError):
+        except Exception:  # whatever it raises (see _guarded), the probe failed
             pass
         finally:
             # Also when cancelled: the breaker must never stay waiting for a lost probe.
@@ -193,7 +192,11 @@ class RedisSettingsCache:
         try:
             async with asyncio.timeout(budget or self._timeout):
                 result = await make()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:
+            # Not only RedisError, OSError and TimeoutError: a connection Redis closed between
+            # connect and HELLO makes redis-py write to a closed transport, and uvloop raises
+            # RuntimeError for that (the chaos campaign turned it into a PATCH answered 500
+            # after its commit). Whatever a cache call raises, the cache is unavailable.
             self._breaker.record_failure()
             raise RedisUnavailable(f"Redis call failed: {exc!r}") from exc
         except asyncio.CancelledError:

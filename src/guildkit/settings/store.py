@@ -7,7 +7,7 @@ of every reader can advance past any value it has seen without skipping a transa
 
 from __future__ import annotations
 
-import functools
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Final
@@ -59,11 +59,51 @@ _GET_MANY = select(*_ROW_COLUMNS).where(
 _GET_ONE = select(*_ROW_COLUMNS).where(_GS.guild_id == bindparam("gid"))
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_settings(settings_json: str) -> GuildSettings:
-    # Many guilds share a document (the defaults above all), and GuildSettings is immutable, so
-    # one parsed instance serves them all; this keeps a 100k-guild warm-up cheap.
-    return GuildSettings.model_validate_json(settings_json)
+class ParsedSettingsCache:
+    """Parsed documents by their JSON text, the least recently used going first.
+
+    Many guilds share a document (the defaults above all), and GuildSettings is immutable, so
+    one parsed instance serves them all; this keeps a 100k-guild warm-up cheap. But every edit
+    makes a new text that is never asked for again once superseded, so the cache is bounded in
+    entries *and* in text: a count alone let it hold thousands of dead versions (~4 KB each in
+    the chaos campaign, up to ~250 KB for a maximal document). Each process keeps every guild's
+    current copy in its own cache anyway (the reader's L1); this one only needs room for the
+    documents guilds share.
+    """
+
+    def __init__(self, *, max_entries: int = 256, max_chars: int = 1_000_000) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._parsed: OrderedDict[str, GuildSettings] = OrderedDict()
+        self._chars = 0
+
+    def __call__(self, settings_json: str) -> GuildSettings:
+        parsed = self._parsed.get(settings_json)
+        if parsed is not None:
+            self._parsed.move_to_end(settings_json)
+            return parsed
+        parsed = GuildSettings.model_validate_json(settings_json)
+        if len(settings_json) <= self.max_chars:
+            self._parsed[settings_json] = parsed
+            self._chars += len(settings_json)
+            while len(self._parsed) > self.max_entries or self._chars > self.max_chars:
+                oldest, _ = self._parsed.popitem(last=False)
+                self._chars -= len(oldest)
+        return parsed
+
+    def __len__(self) -> int:
+        return len(self._parsed)
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    def cache_clear(self) -> None:
+        self._parsed.clear()
+        self._chars = 0
+
+
+_parse_settings = ParsedSettingsCache()
 
 
 def _row_to_versioned(row: Any) -> VersionedSettings:
