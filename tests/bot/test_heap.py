@@ -9,7 +9,12 @@ from guildkit.bot.heap import HeapTrimmer, libc_malloc_trim
 
 async def test_the_trimmer_trims_every_interval_until_stopped() -> None:
     calls: list[int] = []
-    trimmer = HeapTrimmer(interval=0.01, trim=lambda pad: calls.append(pad) or 0)
+
+    def trim(pad: int) -> int:
+        calls.append(pad)
+        return 0
+
+    trimmer = HeapTrimmer(interval=0.01, trim=trim)
     trimmer.start()
     await asyncio.sleep(0.1)
     await trimmer.stop()
