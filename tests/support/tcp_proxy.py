@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self, TypeVar
 
+from tests.support.closing import ClosedOnExit
 from tests.support.processes import free_port
 
 Mode = Literal["forward", "blackhole", "refuse"]
@@ -58,7 +59,7 @@ class _Connection:
             _reset_on_close(self.upstream)
 
 
-class TcpProxy:
+class TcpProxy(ClosedOnExit):
     """Listen on 127.0.0.1:port and relay to target_host:target_port, with faults on demand."""
 
     def __init__(
@@ -163,14 +164,6 @@ class TcpProxy:
 
     def __enter__(self) -> Self:
         return self.start_in_thread()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- faults -------------------------------------------------------------------------------
 
